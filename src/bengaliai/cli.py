@@ -1,0 +1,191 @@
+"""The ``bengaliai`` command line: one subcommand per pipeline stage.
+
+download|synth -> prepare -> folds -> (train -> predict -> kernel, in later stages). Stage
+modules are imported only when their subcommand runs, so ``--help`` is instant and nothing
+heavy happens at import. Errors the user can fix end as one message on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bengaliai import __version__
+from bengaliai.errors import BengaliaiError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], None]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or a positive integer, got {text}")
+    return value
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _run_synth(args: argparse.Namespace) -> None:
+    from bengaliai.synth import synthesize
+
+    synthesize(args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers)
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from bengaliai.prepare import prepare
+    from bengaliai.preprocess import PreprocessConfig
+
+    config = PreprocessConfig(mode=args.mode, size=args.size)
+    prepare(args.input, config, workers=args.workers, splits=tuple(args.splits))
+
+
+def _run_folds(args: argparse.Namespace) -> None:
+    from bengaliai.folds import make_folds
+
+    make_folds(args.input, n_splits=args.n_splits, seed=args.seed, unseen_graphemes=args.unseen_graphemes)
+
+
+def _run_download(args: argparse.Namespace) -> None:
+    from bengaliai.download import download
+
+    download(args.out, force=args.force)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from bengaliai.demo import run_demo
+
+    run_demo(args.workdir, seed=args.seed, workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand; each one's help says what it reads and writes."""
+    parser = argparse.ArgumentParser(
+        prog="bengaliai",
+        description="Bengali.AI Handwritten Grapheme Classification pipeline: "
+        "download|synth -> prepare -> folds -> train -> predict -> kernel.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "synth",
+        help="render a stand-in dataset in the exact competition format",
+        description="Render Bengali graphemes with several fonts and handwriting-like distortion into "
+        "DIR, exactly as Kaggle ships the competition: train.csv, test.csv, class_map.csv, "
+        "sample_submission.csv and {train,test}_image_data_{0..3}.parquet (137x236 uint8, dark ink on "
+        "light). Train graphemes follow the real training set (1295 graphemes, near uniform); the "
+        "test split also holds graphemes unseen in train. Also writes test_labels.csv (not part of "
+        "the competition files) so that predictions on the synthetic test can be scored. The same "
+        "seed gives the same bytes whatever the worker count.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    p.add_argument("--train", type=_non_negative_int, default=20_000, help="training images (default: 20000)")
+    p.add_argument("--test", type=_non_negative_int, default=2_000, help="test images (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="rendering processes")
+    p.set_defaults(handler=_run_synth)
+
+    p = sub.add_parser(
+        "prepare",
+        help="stream the parquet images into a uint8 .npy cache",
+        description="Read each {train,test}_image_data_*.parquet in DIR in bounded memory and write "
+        "DIR/cache/<mode><size>/<file>.npy (uint8, ink high, background 0) with <file>.csv holding the "
+        "image ids in array order. raw keeps 137x236; resize pads to a square keeping the aspect and "
+        "resizes to SIZE; crop cuts the bounding box of the ink (noise thresholded, with a margin), "
+        "pads to a square and resizes to SIZE. Inference uses the same function. Files already "
+        "prepared from an unchanged parquet are skipped.",
+    )
+    p.add_argument("--input", type=Path, required=True, help="directory with the competition files")
+    p.add_argument("--mode", choices=("raw", "resize", "crop"), default="crop", help="preprocessing (default: crop)")
+    p.add_argument("--size", type=_positive_int, default=128, help="output side in pixels for resize/crop (default: 128)")
+    p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="threads for decoding and resizing")
+    p.add_argument(
+        "--splits", nargs="+", choices=("train", "test"), default=["train", "test"], help="which image files (default: both)"
+    )
+    p.set_defaults(handler=_run_prepare)
+
+    p = sub.add_parser(
+        "folds",
+        help="write the seeded multilabel-stratified K-fold split",
+        description="Stratify train.csv over the one-hot labels of all three components into K folds "
+        "and write DIR/train_folds.csv (image_id, fold, unseen). With --unseen-graphemes N, N whole "
+        "graphemes are held out of every training split and validated in every fold (unseen=True), "
+        "imitating the private test set's unseen graphemes. Training reads this file and never "
+        "recomputes it.",
+    )
+    p.add_argument("--input", type=Path, required=True, help="directory with train.csv")
+    p.add_argument("--n-splits", type=_positive_int, default=5, help="number of folds (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--unseen-graphemes", type=_non_negative_int, default=0, help="graphemes held out of all training splits (default: 0)"
+    )
+    p.set_defaults(handler=_run_folds)
+
+    p = sub.add_parser(
+        "download",
+        help="fetch the real competition files with the Kaggle API",
+        description="Download and unzip the bengaliai-cv19 files into DIR with the kaggle package. "
+        "Needs Kaggle credentials (KAGGLE_API_TOKEN, ~/.kaggle/access_token, ~/.kaggle/kaggle.json or "
+        "KAGGLE_USERNAME and KAGGLE_KEY) and the competition's rules accepted on kaggle.com.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="download again even if the files are there")
+    p.set_defaults(handler=_run_download)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on a small synthetic dataset",
+        description="synth -> prepare -> folds inside WORKDIR (data in WORKDIR/input), then print where "
+        "everything is. Steps whose outputs already exist are skipped.",
+    )
+    p.add_argument("--workdir", type=Path, default=Path("."), help="working directory (default: .)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="worker processes/threads")
+    p.set_defaults(handler=_run_demo)
+    return parser
+
+
+def configure_logging(verbose: bool) -> None:
+    """One format for every module's logger; warnings of noisy libraries stay quiet."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("PIL", "matplotlib", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; return the process exit code."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    handler: Handler = args.handler
+    try:
+        handler(args)
+    except BengaliaiError as error:
+        print(f"bengaliai {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bengaliai {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
