@@ -66,10 +66,22 @@ def _run_download(args: argparse.Namespace) -> None:
     download(args.out, force=args.force)
 
 
+def _run_train(args: argparse.Namespace) -> None:
+    from bengaliai.config import load_config
+    from bengaliai.train import TrainConfig, train
+
+    config = load_config(TrainConfig, args.config, args.set)
+    scores = train(config, folds=args.fold, resume=args.resume)
+    for fold, score in scores.items():
+        print(f"fold {fold}: best validation score {score:.4f}")
+
+
 def _run_demo(args: argparse.Namespace) -> None:
     from bengaliai.demo import run_demo
 
-    run_demo(args.workdir, seed=args.seed, workers=args.workers)
+    result = run_demo(args.workdir, seed=args.seed, workers=args.workers)
+    # The one result the user waits for goes to stdout; everything else is logged to stderr.
+    print(result.summary())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--unseen-graphemes", type=_non_negative_int, default=0, help="graphemes held out of all training splits (default: 0)"
     )
     p.set_defaults(handler=_run_folds)
+
+    p = sub.add_parser(
+        "train",
+        help="train one fold or all folds into runs/<experiment>/fold<K>",
+        description="Train the multi-head ResNet on the prepared cache (bengaliai prepare) with the folds of "
+        "bengaliai folds. Settings: defaults in code, then the YAML of --config, then each --set key=value "
+        "(e.g. --set optim.lr=3e-4 --set data.batch_size=128 --set model.arch=resnet18). Each fold writes "
+        "runs/<experiment>/fold<K>/: config.yaml, run.json (git commit, versions), metrics.csv, curves.png, "
+        "best.pt, last.pt and oof.npz. Several GPUs: torchrun --nproc_per_node=N -m bengaliai train ...",
+    )
+    p.add_argument("--config", type=Path, default=None, help="experiment YAML (e.g. configs/resnet34.yaml)")
+    p.add_argument("--fold", default="0", help="fold number, comma list, or 'all' (default: 0)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from last.pt of each fold's run folder")
+    p.set_defaults(handler=_run_train)
 
     p = sub.add_parser(
         "download",

@@ -1,0 +1,55 @@
+"""The command line: every subcommand explains itself, errors end as one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bengaliai import cli
+
+SUBCOMMANDS = ("synth", "prepare", "folds", "train", "download", "demo")
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: bengaliai {command}" in out
+    assert len(out) > 400, "help should explain what the command reads and writes"
+
+
+def test_top_level_help_lists_the_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in SUBCOMMANDS:
+        assert command in out
+
+
+def test_user_errors_are_one_line_on_stderr_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["folds", "--input", str(tmp_path / "nowhere")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith("bengaliai folds: error: ")
+    assert "nowhere" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_bad_option_values_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["synth", "--out", "x", "--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bengaliai", "--version"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("bengaliai ")
