@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bengaliai.competition import COMPONENTS, image_parquet_name
+from bengaliai.competition import COMPONENTS, image_parquet_name, seen_graphemes
 from bengaliai.errors import DataError
 
 CACHE_DIR = "cache"
@@ -80,12 +80,19 @@ def open_cache(input_dir: Path, tag: str, split: str) -> ImageStore:
 
 
 def align_labels(store: ImageStore, labels: pd.DataFrame, source: Path) -> np.ndarray:
-    """(N, 3) int64 labels in the store's order, from a train.csv frame indexed by nothing in particular."""
+    """(N, 4) int64 labels in the store's order: the three components, then the seen-grapheme index.
+
+    The 4th column indexes ``seen_graphemes()`` (the auxiliary head's classes) and is -1 for a
+    grapheme outside the real training set.
+    """
     by_id = labels.set_index("image_id")
     missing = pd.Index(store.image_ids).difference(by_id.index)
     if len(missing):
         raise DataError(source, f"{len(missing)} cached images have no labels, e.g. {', '.join(missing[:3])}")
-    return by_id.loc[store.image_ids, list(COMPONENTS)].to_numpy(dtype=np.int64)
+    rows = by_id.loc[store.image_ids]
+    grapheme_index = {g.text: i for i, g in enumerate(seen_graphemes())}
+    aux = rows["grapheme"].map(grapheme_index).fillna(-1).to_numpy(dtype=np.int64)
+    return np.column_stack([rows[list(COMPONENTS)].to_numpy(dtype=np.int64), aux])
 
 
 class EpochBatches(torch.utils.data.Sampler):

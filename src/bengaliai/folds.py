@@ -16,6 +16,7 @@ ever reads it back with :func:`read_folds` and :func:`fold_masks`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,10 @@ def read_folds(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found; run `bengaliai folds` first")
-    frame = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise DataError(path, f"not a folds file ({error}); run `bengaliai folds` again") from None
     missing = [column for column in FOLDS_COLUMNS if column not in frame.columns]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)}; expected {', '.join(FOLDS_COLUMNS)}")
@@ -213,6 +217,25 @@ def read_folds(path: Path) -> pd.DataFrame:
         row = duplicated[0]
         raise DataError(path, f"line {line_of(row)}: image_id {frame['image_id'].iloc[row]} appears twice")
     return frame[list(FOLDS_COLUMNS)]
+
+
+def align_folds(folds: pd.DataFrame, image_ids: Sequence[str], folds_path: Path) -> pd.DataFrame:
+    """The rows of ``folds`` for ``image_ids``, in that order (e.g. the order of an image cache).
+
+    Raises DataError naming the first few ids that have no fold: the folds were made from another
+    train.csv.
+    """
+    indexed = folds.set_index("image_id")
+    ids = pd.Index(list(image_ids))
+    missing = ids[~ids.isin(indexed.index)]
+    if len(missing):
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            folds_path,
+            f"{len(missing)} of {len(ids)} images have no fold: {shown}; run `bengaliai folds` again "
+            "on the train.csv you train on",
+        )
+    return indexed.loc[ids].reset_index()
 
 
 def n_folds(folds: pd.DataFrame) -> int:

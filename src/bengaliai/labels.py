@@ -35,7 +35,7 @@ def _read_text_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise DataError(path, f"the file is empty; expected a header {','.join(required)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:

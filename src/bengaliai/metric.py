@@ -85,5 +85,7 @@ def _by_component(labels: Any, what: str) -> dict[str, np.ndarray]:
         return {name: np.asarray(labels[name]) for name in COMPONENTS}
     array = np.asarray(labels)
     if array.ndim != 2 or array.shape[1] != len(COMPONENTS):
-        raise BengaliaiError(f"{what}: expected a mapping of components or an (N, 3) array, got shape {array.shape}")
+        raise BengaliaiError(
+            f"{what}: expected a mapping of components or an (N, 3) array, got shape {array.shape}"
+        )
     return {name: array[:, i] for i, name in enumerate(COMPONENTS)}

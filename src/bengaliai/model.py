@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +49,7 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         return self.relu(out + shortcut)
 
-    def last_bn(self) -> nn.BatchNorm2d:
+    def last_bn(self) -> nn.Module:
         return self.bn2
 
 
@@ -74,7 +76,7 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         return self.relu(out + shortcut)
 
-    def last_bn(self) -> nn.BatchNorm2d:
+    def last_bn(self) -> nn.Module:
         return self.bn3
 
 
@@ -105,12 +107,21 @@ class ModelConfig:
     aux_graphemes: bool = False
     dropout: float = 0.0
     zero_init_residual: bool = True
+    # "group" swaps every BatchNorm for GroupNorm: statistics no longer depend on the batch split,
+    # so several CPU processes (where SyncBatchNorm does not run) train exactly like one.
+    norm: Literal["batch", "group"] = "batch"
 
     def __post_init__(self) -> None:
+        if self.norm not in ("batch", "group"):
+            raise BengaliaiError(f"model.norm: expected 'batch' or 'group', got {self.norm!r}")
+        if self.norm == "group" and self.pretrained is not None:
+            raise BengaliaiError("model.norm=group cannot load ImageNet BatchNorm weights; use norm=batch with pretrained")
         if self.arch not in ARCHITECTURES:
             raise BengaliaiError(f"model.arch: unknown {self.arch!r}; known: {', '.join(ARCHITECTURES)}")
         if self.in_chans < 1 or self.base_width < 1:
-            raise BengaliaiError(f"model: in_chans and base_width must be positive, got {self.in_chans}, {self.base_width}")
+            raise BengaliaiError(
+                f"model: in_chans and base_width must be positive, got {self.in_chans}, {self.base_width}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise BengaliaiError(f"model.dropout: expected 0 <= dropout < 1, got {self.dropout}")
 
@@ -145,6 +156,8 @@ class BengaliResNet(nn.Module):
         self.heads = nn.ModuleDict(
             {name: nn.Linear(self.num_features, n) for name, n in head_sizes(config).items()}
         )
+        if config.norm == "group":
+            _replace_batchnorm(self)
         self._init_weights(config.zero_init_residual)
 
     def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
@@ -163,7 +176,7 @@ class BengaliResNet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
         if zero_init_residual:
@@ -184,6 +197,15 @@ class BengaliResNet(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.forward_head(self.forward_features(x))
+
+
+def _replace_batchnorm(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            channels = child.num_features
+            setattr(module, name, nn.GroupNorm(math.gcd(32, channels), channels))
+        else:
+            _replace_batchnorm(child)
 
 
 def build_model(config: ModelConfig) -> BengaliResNet:
@@ -223,6 +245,8 @@ def load_pretrained(model: BengaliResNet, path: str | Path) -> None:
             unexpected.append(key)
             continue
         if key == "conv1.weight" and value.ndim == 4 and value.shape[1] == 3 and own[key].shape[1] == 1:
+            # timm's adapt_input_conv: a gray image is R = G = B, so the summed kernel gives the
+            # same response as the RGB kernel on the gray image repeated three times.
             log.info("%s: summing the RGB stem kernel %s to one channel", path, tuple(value.shape))
             value = value.sum(dim=1, keepdim=True)
         if value.shape != own[key].shape:
@@ -233,9 +257,9 @@ def load_pretrained(model: BengaliResNet, path: str | Path) -> None:
     missing = [k for k in own if k not in loaded and k not in mismatched
                and not k.endswith("num_batches_tracked")]
     if unexpected or mismatched or missing:
-        problems = [f"{label} ({len(keys)}): {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}"
-                    for label, keys in (("shape mismatch", list(mismatched.values())), ("missing", missing),
-                                        ("unexpected", unexpected)) if keys]
+        groups = {"shape mismatch": list(mismatched.values()), "missing": missing, "unexpected": unexpected}
+        problems = [f"{label} ({len(keys)}): {', '.join(keys[:8])}{', ...' * (len(keys) > 8)}"
+                    for label, keys in groups.items() if keys]
         raise BengaliaiError(
             f"{path}: not a checkpoint of {model.config.arch} (base width {model.config.base_width}, "
             f"{model.config.in_chans} input channel(s)); " + "; ".join(problems)
@@ -292,7 +316,6 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         if info["dtype"] not in _SAFETENSORS_DTYPES:
             raise BengaliaiError(f"{path}: tensor {key} has unsupported dtype {info['dtype']}")
         start, end = info["data_offsets"]
-        flat = torch.frombuffer(body, dtype=torch.uint8, offset=start, count=end - start) if end > start \
-            else torch.empty(0, dtype=torch.uint8)
+        flat = torch.frombuffer(body[start:end] or bytearray(1), dtype=torch.uint8)[: end - start]
         state[key] = flat.view(_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
     return state

@@ -27,7 +27,7 @@ from bengaliai.distributed import DistInfo, barrier, init_distributed, shutdown
 from bengaliai.engine import Evaluation, LossConfig, StepContext, evaluate, train_one_epoch
 from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import atomic_path, write_csv
-from bengaliai.folds import FOLDS_CSV, fold_masks, n_folds, read_folds
+from bengaliai.folds import FOLDS_CSV, align_folds, fold_masks, n_folds, read_folds
 from bengaliai.labels import read_train_labels
 from bengaliai.model import ModelConfig, build_model
 from bengaliai.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
@@ -117,7 +117,8 @@ def train_fold(
     input_dir = Path(config.data.input)
     store = open_cache(input_dir, config.data.cache, "train")
     labels = align_labels(store, read_train_labels(input_dir / TRAIN_CSV), input_dir / TRAIN_CSV)
-    train_mask, valid_mask = fold_masks(fold_table.set_index("image_id").loc[store.image_ids].reset_index(), fold)
+    folds_path = input_dir / config.folds_file
+    train_mask, valid_mask = fold_masks(align_folds(fold_table, store.image_ids, folds_path), fold)
     train_idx, valid_idx = np.flatnonzero(train_mask), np.flatnonzero(valid_mask)
     log.info("fold %d: %d training and %d validation images on %s", fold, len(train_idx), len(valid_idx), device)
 
@@ -129,6 +130,9 @@ def train_fold(
     valid_loader = make_loader(AugmentedBatches(store, labels, None, 0), valid_sampler, config.data.workers, pin)
 
     model = build_model(config.model).to(device)
+    if dist.enabled and device.type == "cuda" and config.model.norm == "batch":
+        # Batch statistics over the global batch, as a single process would compute them.
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = len(train_sampler) if config.max_batches == 0 else min(config.max_batches, len(train_sampler))
@@ -168,7 +172,9 @@ def train_fold(
         if dist.is_main:
             improved = result.score > best_score
             best_score = max(best_score, result.score)
-            state = _state(config, fold, epoch, best_score, history, model, optimizer, scheduler, ema)
+            state = _state(config, fold, epoch, best_score, history, model, optimizer, scheduler, ema) | {
+                "world_size": dist.world_size
+            }
             if improved:
                 save_checkpoint(state, run_dir / "best.pt")
                 _save_oof(result, store.image_ids, run_dir / "oof.npz")

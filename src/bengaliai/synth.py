@@ -1,0 +1,241 @@
+"""``bengaliai synth``: a font-rendered stand-in dataset in the exact competition file format.
+
+Train images cover the 1295 real training graphemes near-uniformly; the test split adds
+graphemes unseen in train, like the real hidden test. Every image is drawn from its own
+generator seeded by (seed, split, index), so the same seed gives the same bytes whatever the
+number of worker processes. Each image file is written as soon as its images are rendered, so
+memory stays at about two image files' worth of pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from bengaliai.competition import (
+    CLASS_MAP_CSV, HEIGHT, LABEL_STRINGS, N_IMAGE_FILES, SAMPLE_SUBMISSION_CSV, TEST_COMPONENT_ORDER,
+    TEST_CSV, TRAIN_COLUMNS, TRAIN_CSV, WIDTH, Grapheme, class_map_rows, compose, image_parquet_name,
+    render_text, seen_graphemes, seen_triples,
+)
+from bengaliai.errors import BengaliaiError
+from bengaliai.fileio import write_csv
+from bengaliai.parquet_images import write_image_parquet
+from bengaliai.render import RenderConfig, Renderer, require_raqm
+
+log = logging.getLogger(__name__)
+
+TEST_LABELS_CSV = "test_labels.csv"
+TRAIN_CODE, TEST_CODE = 0, 1
+_SPLITS = {"train": TRAIN_CODE, "test": TEST_CODE}
+_PLAN_STREAM = 1000  # keeps the sampling generators apart from the per-image ones
+_CHUNK = 64  # images per task: small enough to balance, large enough to amortise the pickling
+
+
+def _entropy(seed: int) -> int:
+    # SeedSequence takes only non-negative integers; the CLI accepts any int.
+    return seed % 2**64
+
+
+def image_rng(seed: int, split_code: int, index: int) -> np.random.Generator:
+    """The generator that draws image ``index`` of a split: independent of worker count and order."""
+    return np.random.default_rng([_entropy(seed), split_code, index])
+
+
+def _is_consonant(char: str) -> bool:
+    return "\u0995" <= char <= "\u09b9" or "\u09dc" <= char <= "\u09df"
+
+
+@functools.cache
+def unseen_triples() -> tuple[tuple[int, int, int], ...]:
+    """Label triples not in the real training set that are plausible graphemes, sorted.
+
+    Many triples shape without error but are not real graphemes, so the rule is conservative: an
+    unseen (root, vowel, consonant) qualifies only if the root is a consonant or conjunct (an
+    independent vowel takes no vowel sign: অ + া is written আ), and, in the training set, the
+    root occurs with that vowel (with any consonant diacritic), the root occurs with that
+    consonant diacritic (with any vowel), and the (vowel, consonant) pair occurs (with any root).
+    The last condition keeps, e.g., consonant 3 with vowel 0 only and consonant 6 with vowels 0
+    and 1 only.
+    """
+    seen = {t for t in seen_triples() if _is_consonant(LABEL_STRINGS["grapheme_root"][t[0]][0])}
+    root_vowel = {(r, v) for r, v, _ in seen}
+    root_consonant = {(r, c) for r, _, c in seen}
+    vowel_consonant = {(v, c) for _, v, c in seen}
+    return tuple(
+        (r, v, c)
+        for r, v in sorted(root_vowel)
+        for c in sorted({c for rr, c in root_consonant if rr == r})
+        if (v, c) in vowel_consonant and (r, v, c) not in seen_triples()
+    )
+
+
+def _balanced(items: Sequence[Grapheme], n: int, rng: np.random.Generator) -> list[Grapheme]:
+    """``n`` draws in which every item occurs n/len(items) times, give or take one, shuffled."""
+    if n == 0 or not items:
+        return []
+    order = np.concatenate([rng.permutation(len(items)) for _ in range(-(-n // len(items)))])[:n]
+    return [items[i] for i in order[rng.permutation(n)]]
+
+
+def sample_train(n: int, seed: int) -> list[Grapheme]:
+    """The graphemes of the ``n`` training images: the real training graphemes, near-uniformly."""
+    return _balanced(seen_graphemes(), n, np.random.default_rng([_entropy(seed), _PLAN_STREAM, TRAIN_CODE]))
+
+
+def sample_test(n: int, seed: int, unseen_fraction: float = 0.15) -> list[tuple[Grapheme, bool]]:
+    """The graphemes of the ``n`` test images with whether each is seen in train, shuffled."""
+    rng = np.random.default_rng([_entropy(seed), _PLAN_STREAM, TEST_CODE])
+    n_unseen = int(round(n * unseen_fraction))
+    unseen = [Grapheme(compose(*t), *t) for t in unseen_triples()]
+    plan = [(g, True) for g in _balanced(seen_graphemes(), n - n_unseen, rng)]
+    plan += [(g, False) for g in _balanced(unseen, n_unseen, rng)]
+    return [plan[i] for i in rng.permutation(len(plan))]
+
+
+def file_sizes(n: int) -> list[int]:
+    """Images per parquet file: four near-equal files like the competition; never an empty one."""
+    files = min(N_IMAGE_FILES, n)
+    return [len(part) for part in np.array_split(np.arange(n), files)] if files else []
+
+
+@dataclass(frozen=True)
+class _Task:
+    split_code: int
+    start: int
+    texts: tuple[str, ...]
+
+
+_worker_renderer: Renderer | None = None  # one per worker process, with its own glyph cache
+
+
+def _init_worker(config: RenderConfig) -> None:
+    global _worker_renderer
+    # The processes are the parallelism; cv2's own threads would only compete with them.
+    cv2.setNumThreads(1)
+    _worker_renderer = Renderer(config)
+
+
+def _render_chunk(renderer: Renderer, task: _Task, seed: int) -> np.ndarray:
+    images = np.empty((len(task.texts), HEIGHT, WIDTH), dtype=np.uint8)
+    for offset, text in enumerate(task.texts):
+        images[offset] = renderer.render(text, image_rng(seed, task.split_code, task.start + offset))
+    return images
+
+
+def _render_in_worker(task: _Task, seed: int) -> np.ndarray:
+    assert _worker_renderer is not None, "worker not initialised"
+    return _render_chunk(_worker_renderer, task, seed)
+
+
+def _tasks(plans: dict[str, list[Grapheme]]) -> Iterator[_Task]:
+    for split, plan in plans.items():
+        texts = [render_text(g) for g in plan]
+        file_start = 0
+        # Chunks never straddle two files, so each file is complete after a whole number of them.
+        for size in file_sizes(len(plan)):
+            for start in range(file_start, file_start + size, _CHUNK):
+                end = min(start + _CHUNK, file_start + size)
+                yield _Task(_SPLITS[split], start, tuple(texts[start:end]))
+            file_start += size
+
+
+def _write_images(out_dir: Path, plans: dict[str, list[Grapheme]], seed: int, workers: int, config: RenderConfig) -> None:
+    """Render every image in order and write each parquet file as soon as it is complete."""
+    pool = None
+    if workers > 1:
+        pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(config,))
+        # imap hands out tasks ahead, so workers keep rendering while this process writes files.
+        chunks: Iterator[np.ndarray] = pool.imap(functools.partial(_render_in_worker, seed=seed), _tasks(plans))
+    else:
+        renderer = Renderer(config)
+        chunks = (_render_chunk(renderer, task, seed) for task in _tasks(plans))
+    total = sum(len(plan) for plan in plans.values())
+    try:
+        with tqdm(total=total, unit="img", desc="synth", disable=None) as progress:
+            for split, plan in plans.items():
+                start = 0
+                for index, size in enumerate(file_sizes(len(plan))):
+                    images = np.empty((size, HEIGHT, WIDTH), dtype=np.uint8)
+                    filled = 0
+                    while filled < size:
+                        chunk = next(chunks)
+                        images[filled : filled + len(chunk)] = chunk
+                        filled += len(chunk)
+                        progress.update(len(chunk))
+                    ids = [f"{split.capitalize()}_{i}" for i in range(start, start + size)]
+                    write_image_parquet(out_dir / image_parquet_name(split, index), ids, images)
+                    log.info("wrote %s (%d images)", image_parquet_name(split, index), size)
+                    start += size
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def _remove_stale_images(out_dir: Path, split: str, n_files: int) -> None:
+    # A dataset written before into the same folder may have had more files.
+    for index in range(n_files, N_IMAGE_FILES):
+        (out_dir / image_parquet_name(split, index)).unlink(missing_ok=True)
+
+
+def _write_csvs(out_dir: Path, train: list[Grapheme], test: list[tuple[Grapheme, bool]]) -> None:
+    train_ids = [f"Train_{i}" for i in range(len(train))]
+    rows = [(i, *g.labels, g.text) for i, g in zip(train_ids, train, strict=True)]
+    write_csv(pd.DataFrame(rows, columns=list(TRAIN_COLUMNS)), out_dir / TRAIN_CSV)
+    test_ids = [f"Test_{i}" for i in range(len(test))]
+    row_ids = [f"{i}_{component}" for i in test_ids for component in TEST_COMPONENT_ORDER]
+    test_rows = {
+        "row_id": row_ids,
+        "image_id": [i for i in test_ids for _ in TEST_COMPONENT_ORDER],
+        "component": [component for _ in test_ids for component in TEST_COMPONENT_ORDER],
+    }
+    write_csv(pd.DataFrame(test_rows), out_dir / TEST_CSV)
+    write_csv(pd.DataFrame({"row_id": row_ids, "target": 0}), out_dir / SAMPLE_SUBMISSION_CSV)
+    labels = [(i, *g.labels, g.text, seen) for i, (g, seen) in zip(test_ids, test, strict=True)]
+    write_csv(pd.DataFrame(labels, columns=[*TRAIN_COLUMNS, "seen"]), out_dir / TEST_LABELS_CSV)
+    class_map = pd.DataFrame(class_map_rows(), columns=["component_type", "label", "component"])
+    write_csv(class_map, out_dir / CLASS_MAP_CSV)
+
+
+def synthesize(
+    out_dir: Path,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    workers: int,
+    config: RenderConfig | None = None,
+    unseen_fraction: float = 0.15,
+) -> None:
+    """Write a synthetic dataset in the competition's layout to ``out_dir``, plus test_labels.csv.
+
+    Overwrites a dataset already there. ``unseen_fraction`` of the test images show graphemes
+    that are not in the training set (see ``unseen_triples`` for which).
+    """
+    require_raqm()
+    if n_train < 0 or n_test < 0 or workers < 1:
+        raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
+    if not 0.0 <= unseen_fraction <= 1.0:
+        raise BengaliaiError(f"unseen_fraction must be within [0, 1], got {unseen_fraction}")
+    config = config or RenderConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = sample_train(n_train, seed)
+    test = sample_test(n_test, seed, unseen_fraction)
+    log.info(
+        "synthesising %d train and %d test images (%d unseen graphemes) into %s with %d worker(s)",
+        n_train, n_test, sum(not seen for _, seen in test), out_dir, workers,
+    )
+    _write_csvs(out_dir, train, test)
+    plans = {"train": train, "test": [g for g, _ in test]}
+    for split, plan in plans.items():
+        _remove_stale_images(out_dir, split, len(file_sizes(len(plan))))
+    _write_images(out_dir, plans, seed, workers, config)
+    log.info("done: %s", ", ".join(f"{split}: {len(plan)} images" for split, plan in plans.items()))

@@ -1,0 +1,161 @@
+"""Drawing grapheme images: fonts shape every grapheme cleanly; images look like the real ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fontTools.ttLib import TTFont
+from fontTools.ttLib.tables._g_l_y_f import Glyph as TTGlyph
+from PIL import Image, ImageDraw, ImageFont
+
+from bengaliai import render
+from bengaliai.competition import HEIGHT, WIDTH, Grapheme, compose, render_text, seen_graphemes
+from bengaliai.errors import BengaliaiError
+from bengaliai.render import DEFAULT_FONTS, FONT_GAPS, RenderConfig, Renderer, font_path
+from bengaliai.synth import unseen_triples
+
+DOTTED_CIRCLE = 0x25CC
+
+
+def _copy(path: Path, out: Path, blank: bool) -> ImageFont.FreeTypeFont:
+    """The font saved again by fontTools, with .notdef (tofu) and the dotted circle emptied if ``blank``.
+
+    Both fonts compared go through fontTools because saving alone can move a few anti-aliased
+    pixels of some glyphs.
+    """
+    font = TTFont(path)
+    if blank:
+        for name in {font.getGlyphOrder()[0], font.getBestCmap()[DOTTED_CIRCLE]}:
+            font["glyf"][name] = TTGlyph()
+    font.save(out)
+    return ImageFont.truetype(str(out), 40, layout_engine=ImageFont.Layout.RAQM)
+
+
+def _draw(font: ImageFont.FreeTypeFont, text: str) -> np.ndarray:
+    image = Image.new("L", (260, 160), 0)
+    ImageDraw.Draw(image).text((60, 30), text, font=font, fill=255)
+    return np.asarray(image, dtype=np.int16)
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> bool:
+    # Editing one glyph can shift the hinting of others by a few grey levels; a dotted circle or
+    # a tofu box at this size is dozens of fully inked pixels.
+    return int((np.abs(a - b) > 100).sum()) >= 20
+
+
+def broken_texts(path: Path, texts: list[str], tmp: Path) -> list[str]:
+    """Texts with a character the font lacks, or that draw a tofu box or a dotted circle.
+
+    Shapes each text with raqm twice, with the font and with a copy whose .notdef and
+    dotted-circle glyphs are empty: any difference means the shaper used one of them.
+    """
+    cmap = TTFont(path).getBestCmap()
+    assert DOTTED_CIRCLE in cmap, f"{path.name} lacks U+25CC, so broken clusters would go unseen"
+    real = _copy(path, tmp / f"real-{path.name}", blank=False)
+    check = _copy(path, tmp / f"blank-{path.name}", blank=True)
+    return [
+        text for text in texts
+        if any(ord(char) not in cmap for char in text) or _differs(_draw(real, text), _draw(check, text))
+    ]
+
+
+def _seen_texts() -> list[str]:
+    return [render_text(g) for g in seen_graphemes()]
+
+
+def _unseen_texts() -> list[str]:
+    return [render_text(Grapheme(compose(*t), *t)) for t in unseen_triples()]
+
+
+def _usable(name: str, texts: list[str]) -> list[str]:
+    return [t for t in texts if not any(gap in t for gap in FONT_GAPS.get(name, ()))]
+
+
+def test_the_check_catches_tofu_and_dotted_circles(tmp_path: Path) -> None:
+    path = font_path(DEFAULT_FONTS[0])
+    # A bare vowel sign and অ + া get a dotted circle; a Thai letter is missing from the font.
+    texts = ["ক", "\u09bf", "অা", "\u0e01", "ক্ষ্ম"]
+    assert broken_texts(path, texts, tmp_path) == ["\u09bf", "অা", "\u0e01"]
+
+
+@pytest.mark.parametrize("name", DEFAULT_FONTS)
+def test_fonts_draw_a_sample_of_graphemes_cleanly(name: str, tmp_path: Path) -> None:
+    seen = _seen_texts()
+    tricky = [t for t in seen if t.startswith("\u00a0") or "\u200d" in t]  # bare ং/ঃ, র + ya-phala
+    sample = tricky + seen[::37] + _unseen_texts()[::29]
+    assert broken_texts(font_path(name), _usable(name, sample), tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DEFAULT_FONTS)
+def test_fonts_draw_every_seen_and_unseen_grapheme_cleanly(name: str, tmp_path: Path) -> None:
+    assert broken_texts(font_path(name), _usable(name, _seen_texts() + _unseen_texts()), tmp_path) == []
+
+
+def test_font_gaps_are_real_gaps(tmp_path: Path) -> None:
+    for name, gaps in FONT_GAPS.items():
+        assert broken_texts(font_path(name), list(gaps), tmp_path) == list(gaps)
+        chosen = Renderer(RenderConfig()).fonts_for(gaps[0] + "া")
+        assert DEFAULT_FONTS.index(name) not in chosen and chosen
+
+
+def test_missing_raqm_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render.features, "check", lambda feature: False)
+    with pytest.raises(BengaliaiError, match="raqm"):
+        Renderer(RenderConfig())
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(RenderConfig())
+
+
+def _sample_images(renderer: Renderer, n: int, seed: int = 0) -> list[np.ndarray]:
+    graphemes = seen_graphemes()
+    picks = np.random.default_rng(seed).choice(len(graphemes), n)
+    return [renderer.render(render_text(graphemes[p]), np.random.default_rng([seed, i])) for i, p in enumerate(picks)]
+
+
+def test_images_are_dark_ink_on_light_paper(renderer: Renderer) -> None:
+    for image in _sample_images(renderer, 60):
+        assert image.shape == (HEIGHT, WIDTH) and image.dtype == np.uint8
+        assert np.median(image) >= 235
+        assert image.min() <= 110
+        assert 0.01 < np.mean(image < 128) < 0.4
+
+
+def _assert_nothing_clipped(image: np.ndarray) -> None:
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    # Paper with noise stays far above this; any ink on the border would go below it.
+    assert border.min() > 200, "ink reaches the border"
+
+
+def test_nothing_is_clipped(renderer: Renderer) -> None:
+    for image in _sample_images(renderer, 300, seed=1):
+        _assert_nothing_clipped(image)
+
+
+def test_nothing_is_clipped_even_at_extreme_sizes() -> None:
+    config = RenderConfig(body_height=(150.0, 200.0), stroke_width=(9.0, 10.0), blur_sigma=(1.5, 2.0), elastic_amplitude=(5.0, 6.0))
+    big = Renderer(config)
+    for image in _sample_images(big, 40, seed=2):
+        _assert_nothing_clipped(image)
+
+
+def test_same_generator_same_image_with_or_without_the_glyph_cache(renderer: Renderer) -> None:
+    uncached = Renderer(RenderConfig(glyph_cache_size=0))
+    for i, grapheme in enumerate(seen_graphemes()[::200]):
+        text = render_text(grapheme)
+        first = renderer.render(text, np.random.default_rng([5, i]))
+        assert np.array_equal(first, renderer.render(text, np.random.default_rng([5, i])))
+        assert np.array_equal(first, uncached.render(text, np.random.default_rng([5, i])))
+        assert not np.array_equal(first, renderer.render(text, np.random.default_rng([6, i])))
+
+
+def test_glyph_cache_is_bounded() -> None:
+    small = Renderer(RenderConfig(glyph_cache_size=3))
+    for i, grapheme in enumerate(seen_graphemes()[:20]):
+        small.render(render_text(grapheme), np.random.default_rng(i))
+    assert small.cached_glyphs <= 3
