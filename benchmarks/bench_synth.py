@@ -34,14 +34,16 @@ class NaiveRenderer:
         self.paths = [str(font_path(name)) for name in config.fonts]
 
     def render(self, text: str, rng: np.random.Generator) -> np.ndarray:
-        font = ImageFont.truetype(self.paths[int(rng.integers(len(self.paths)))], int(rng.integers(50, 90)), layout_engine=ImageFont.Layout.RAQM)
+        path, size = self.paths[int(rng.integers(len(self.paths)))], int(rng.integers(50, 90))
+        font = ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.RAQM)
         image = Image.new("L", (WIDTH, HEIGHT), 0)
         left, top, right, bottom = font.getbbox(text)
         x = (WIDTH - (right - left)) / 2 - left + rng.uniform(-20, 20)
         y = (HEIGHT - (bottom - top)) / 2 - top + rng.uniform(-10, 10)
         ImageDraw.Draw(image).text((x, y), text, font=font, fill=255)
         shear, angle = rng.normal(0, 0.15), rng.normal(0, 5)
-        image = image.transform(image.size, Image.Transform.AFFINE, (1, shear, -shear * HEIGHT / 2, 0, 1, 0), Image.Resampling.BILINEAR)
+        affine = (1, shear, -shear * HEIGHT / 2, 0, 1, 0)
+        image = image.transform(image.size, Image.Transform.AFFINE, affine, Image.Resampling.BILINEAR)
         image = image.rotate(angle, Image.Resampling.BILINEAR)
         image = image.filter(ImageFilter.MaxFilter(3)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 1)))
         ink = np.asarray(image, dtype=np.float32)
@@ -87,7 +89,9 @@ def main() -> None:
             n = args.train + args.test
             rows.append(f"| synthesize end to end, workers={workers} | {n} | {seconds:.1f} s | {n / seconds:.0f} |  |")
         names = sorted(p.name for p in outputs[0].iterdir())
-        same = all(filecmp.cmp(outputs[0] / name, other / name, shallow=False) for other in outputs[1:] for name in names)
+        same = all(
+            filecmp.cmp(outputs[0] / name, other / name, shallow=False) for other in outputs[1:] for name in names
+        )
 
     texts = [render_text(g) for g in sample_train(args.render_n, seed=0)]
     naive = time_rendering(NaiveRenderer(RenderConfig()), texts)

@@ -29,7 +29,8 @@ def grid(images: list[np.ndarray], columns: int) -> np.ndarray:
     sheet = np.full((rows * (HEIGHT + _GAP), columns * (WIDTH + _GAP)), 128, dtype=np.uint8)
     for i, image in enumerate(images):
         r, col = divmod(i, columns)
-        sheet[r * (HEIGHT + _GAP) : r * (HEIGHT + _GAP) + HEIGHT, col * (WIDTH + _GAP) : col * (WIDTH + _GAP) + WIDTH] = image
+        top, left = r * (HEIGHT + _GAP), col * (WIDTH + _GAP)
+        sheet[top : top + HEIGHT, left : left + WIDTH] = image
     return sheet
 
 

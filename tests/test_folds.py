@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bengaliai.competition import COMPONENTS, N_CLASSES, seen_graphemes
+from bengaliai.competition import COMPONENTS, seen_graphemes
 from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.folds import FOLDS_CSV, align_folds, assign_folds, fold_masks, make_folds, one_hot, read_folds
 

@@ -38,7 +38,7 @@ def test_shapes_dtype_and_polarity(mode: str, shape: tuple[int, int]) -> None:
     out = preprocess_batch(images, PreprocessConfig(mode=mode, size=96))
     assert out.shape == (3, *shape) and out.dtype == np.uint8 and out.flags.c_contiguous
     assert out.max() == 255 - 30  # ink is high
-    assert out.min() == 255 - BACKGROUND  # background is near zero
+    assert np.median(out) <= 255 - BACKGROUND  # background (and padding) is near zero
 
 
 def test_raw_is_exactly_inverted() -> None:
@@ -53,8 +53,9 @@ def test_crop_fills_the_frame_with_the_ink() -> None:
     assert tight.min() >= 255 - 20 - 1  # every output pixel is ink
     framed = preprocess_batch(image, PreprocessConfig(mode="crop", size=64, margin=8))[0]
     height, width, top, left = ink_box(framed)
-    # 20 ink pixels in a 36-pixel window (the margin is clipped at the top edge: 3 pixels there).
-    assert abs(height - 64 * 20 / 31) <= 2 and abs(width - 64 * 20 / 36) <= 2
+    # The window is 31x34 (the margin is clipped at the top and right edges); its long side fills 64.
+    assert abs(height - 64 * 20 / 34) <= 1.5 and abs(width - 64 * 20 / 34) <= 1.5
+    assert abs(left - 64 * 8 / 34) <= 1.5
 
 
 def test_crop_ignores_faint_noise() -> None:

@@ -138,7 +138,9 @@ def test_nothing_is_clipped(renderer: Renderer) -> None:
 
 
 def test_nothing_is_clipped_even_at_extreme_sizes() -> None:
-    config = RenderConfig(body_height=(150.0, 200.0), stroke_width=(9.0, 10.0), blur_sigma=(1.5, 2.0), elastic_amplitude=(5.0, 6.0))
+    config = RenderConfig(
+        body_height=(150.0, 200.0), stroke_width=(9.0, 10.0), blur_sigma=(1.5, 2.0), elastic_amplitude=(5.0, 6.0)
+    )
     big = Renderer(config)
     for image in _sample_images(big, 40, seed=2):
         _assert_nothing_clipped(image)

@@ -20,7 +20,7 @@ from bengaliai.synth import file_sizes, sample_test, sample_train, synthesize, u
 
 N_TRAIN, N_TEST, SEED = 40, 12, 7
 FILES = [image_parquet_name(split, i) for split in ("train", "test") for i in range(4)]
-CSVS = ["train.csv", "test.csv", "class_map.csv", "sample_submission.csv", "test_labels.csv"]
+CSVS = ["train.csv", "test.csv", "class_map.csv", "sample_submission.csv", "test_labels.csv", "synth.json"]
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,11 @@ def test_bad_arguments_and_missing_raqm(tmp_path: Path, monkeypatch: pytest.Monk
 def test_negative_seeds_work() -> None:
     assert sample_train(5, seed=-1) == sample_train(5, seed=-1)
     assert len(sample_test(5, seed=-3)) == 5
+
+
+def test_manifest_says_the_dataset_is_complete(dataset: Path) -> None:
+    import json
+
+    manifest = json.loads((dataset / "synth.json").read_text(encoding="utf-8"))
+    assert manifest["complete"] is True
+    assert manifest["n_train"] == len(pd.read_csv(dataset / "train.csv"))

@@ -178,8 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run the whole pipeline on a small synthetic dataset",
-        description="synth -> prepare -> folds inside WORKDIR (data in WORKDIR/input), then print where "
-        "everything is. Steps whose outputs already exist are skipped.",
+        description="synth (6,000 train and 1,200 test images) -> prepare (crop, 128 px) -> folds (5, with 20 "
+        "unseen graphemes) -> train (a small ResNet-18, 4 epochs, folds 0 and 1) inside WORKDIR: data in "
+        "WORKDIR/input, runs in WORKDIR/runs/demo. Prints where everything is and the validation scores. "
+        "Data steps whose outputs already exist are skipped; the demo run is trained afresh each time.",
     )
     p.add_argument("--workdir", type=Path, default=Path("."), help="working directory (default: .)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

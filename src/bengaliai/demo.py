@@ -1,24 +1,28 @@
 """The embedded-default pipeline end to end on a small synthetic dataset (``make demo``).
 
-synth -> prepare -> folds inside one working directory, data in ``WORKDIR/input``. Each step
-whose output is already there is skipped, so a second ``make demo`` is quick. The demo never
-overwrites competition files that ``synth`` did not write (the real data, say).
+synth -> prepare -> folds -> train inside one working directory: data in ``WORKDIR/input``, runs
+in ``WORKDIR/runs``. Each data step whose output is already there is skipped, so a second
+``make demo`` only trains again. The demo never overwrites competition files that ``synth`` did
+not write (the real data, say).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bengaliai.competition import TRAIN_CSV
+from bengaliai.config import load_config
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import FOLDS_CSV, make_folds
 from bengaliai.prepare import prepare
 from bengaliai.preprocess import PreprocessConfig
 from bengaliai.synth import SYNTH_MANIFEST, synthesize
+from bengaliai.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,12 @@ DEMO_TRAIN_IMAGES = 6_000
 DEMO_TEST_IMAGES = 1_200
 DEMO_FOLDS = 5
 DEMO_UNSEEN_GRAPHEMES = 20
+DEMO_FOLDS_TRAINED = "0,1"
+# A small ResNet for a few minutes of CPU; the same settings as `bengaliai train --set ...`.
+DEMO_TRAINING = (
+    "experiment=demo", "epochs=4", "model.arch=resnet18", "model.base_width=32", "data.batch_size=64",
+    "optim.lr=2e-3", "optim.warmup_epochs=0.5", "optim.ema_decay=0.99", "augment.cutmix_p=0",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class DemoResult:
     input_dir: Path
     cache_files: tuple[Path, ...]
     folds_csv: Path
+    run_dir: Path
+    scores: dict[int, float]
     seconds: float
 
     def summary(self) -> str:
@@ -45,6 +57,8 @@ class DemoResult:
                 f"  competition-format data: {self.input_dir}",
                 f"  preprocessed cache:      {', '.join(cache_dirs)}",
                 f"  folds:                   {self.folds_csv}",
+                f"  training run:            {self.run_dir} (metrics.csv, curves.png, best.pt)",
+                *(f"  fold {fold} best validation score: {score:.4f}" for fold, score in self.scores.items()),
             ]
         )
 
@@ -60,18 +74,29 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
         log.info("folds: %s exists, kept (folds are written once)", folds_csv)
     else:
         folds_csv = make_folds(input_dir, n_splits=DEMO_FOLDS, seed=seed, unseen_graphemes=DEMO_UNSEEN_GRAPHEMES)
-    return DemoResult(input_dir, tuple(cache_files), folds_csv, time.perf_counter() - start)
+    config = load_config(
+        TrainConfig,
+        None,
+        [*DEMO_TRAINING, f"seed={seed}", f"data.input={input_dir}", f"output={Path(workdir) / 'runs'}", f"data.workers={workers}"],
+    )
+    run_dir = Path(config.output) / config.experiment
+    if run_dir.exists():
+        log.info("train: replacing the previous demo run in %s", run_dir)
+        shutil.rmtree(run_dir)
+    scores = train(config, folds=DEMO_FOLDS_TRAINED)
+    return DemoResult(input_dir, tuple(cache_files), folds_csv, run_dir, scores, time.perf_counter() - start)
 
 
 def _synthesize_once(input_dir: Path, seed: int, workers: int) -> None:
-    manifest = input_dir / SYNTH_MANIFEST
-    if not (input_dir / TRAIN_CSV).exists():
-        synthesize(input_dir, n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES, seed=seed, workers=workers)
-        return
-    if not manifest.exists():
+    manifest_path = input_dir / SYNTH_MANIFEST
+    if (input_dir / TRAIN_CSV).exists() and not manifest_path.exists():
         raise BengaliaiError(
             f"{input_dir} already holds competition files that `bengaliai synth` did not write (the real "
             "data?); the demo runs on its own small synthetic set and will not touch them: pass "
             "--workdir with another directory"
         )
-    log.info("synth: %s exists (%s), kept", input_dir, json.loads(manifest.read_text(encoding="utf-8")))
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
+    if manifest.get("complete"):
+        log.info("synth: %s already holds a synthetic dataset (%s), kept", input_dir, manifest)
+        return
+    synthesize(input_dir, n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES, seed=seed, workers=workers)

@@ -75,7 +75,8 @@ def open_image_file(path: Path) -> pq.ParquetFile:
     extra = [name for name in types if name != "image_id" and name not in _PIXEL_SET]
     if extra:
         raise DataError(path, f"unexpected columns {extra[:5]}; expected image_id and '0'..'{N_PIXELS - 1}' only")
-    wrong = [name for name in PIXEL_COLUMNS if types[name] != pa.uint8()]
+    uint8 = pa.uint8()
+    wrong = [name for name in PIXEL_COLUMNS if types[name] != uint8]
     if wrong:
         raise DataError(path, f"{len(wrong)} pixel columns are not uint8 (column '{wrong[0]}' has type {types[wrong[0]]})")
     if parquet.metadata.num_rows == 0:

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from bengaliai.competition import N_IMAGE_FILES, N_PIXELS, image_parquet_name
+from bengaliai.competition import N_IMAGE_FILES, N_PIXELS, TRAIN_CSV, image_parquet_name
 from bengaliai.errors import DataError
 from bengaliai.fileio import atomic_path, write_json
+from bengaliai.labels import check_image_ids, read_train_labels
 from bengaliai.parquet_images import iter_image_blocks, open_image_file, read_image_ids
 from bengaliai.preprocess import PreprocessConfig, preprocess_batch
 
@@ -37,8 +38,9 @@ log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "test")
 META_JSON = "meta.json"
-# One block of decoded rows; a full competition file (1.6 GB of pixels) then goes in 4 blocks.
-DEFAULT_MAX_BLOCK_BYTES = 512 * 2**20
+# Decoded rows held at once. A full competition file (1.6 GB of pixels) then goes in 2 blocks:
+# peak RSS about 1.3 GB against 6.6 GB for pandas; smaller blocks spill more to disk (slower).
+DEFAULT_MAX_BLOCK_BYTES = 2**30
 # Images per preprocessing task: large enough to amortise the thread hand-off.
 _BATCH = 1024
 
@@ -59,7 +61,8 @@ def find_image_files(input_dir: Path, splits: Sequence[str] = SPLITS) -> list[Pa
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         pattern = re.compile(rf"{split}_image_data_(\d+)\.parquet")
-        found = [(int(m.group(1)), p) for p in input_dir.glob(f"{split}_image_data_*.parquet") if (m := pattern.fullmatch(p.name))]
+        candidates = input_dir.glob(f"{split}_image_data_*.parquet")
+        found = [(int(m.group(1)), p) for p in candidates if (m := pattern.fullmatch(p.name))]
         if not found:
             expected = f"{image_parquet_name(split, 0)} .. {image_parquet_name(split, N_IMAGE_FILES - 1)}"
             raise DataError(input_dir, f"no {split} image files; expected {expected}")
@@ -81,6 +84,8 @@ def prepare(
     """
     input_dir = Path(input_dir)
     files = find_image_files(input_dir, splits)
+    if "train" in splits:
+        _check_train_labels(input_dir, [f for f in files if f.name.startswith("train_")])
     out_dir = cache_dir(input_dir, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / META_JSON
@@ -110,6 +115,17 @@ def prepare(
         write_json(meta, meta_path)
         written.append(npy)
     return written
+
+
+def _check_train_labels(input_dir: Path, train_files: Sequence[Path]) -> None:
+    """Validate train.csv and that each of its ids has an image, before any work is done."""
+    labels_path = input_dir / TRAIN_CSV
+    if not labels_path.exists():
+        log.warning("%s is missing: the training images cannot be checked against their labels", labels_path)
+        return
+    labels = read_train_labels(labels_path)
+    image_ids = [image_id for path in train_files for image_id in read_image_ids(path)]
+    check_image_ids(labels["image_id"], image_ids, labels_path, f"the train image files in {input_dir}")
 
 
 def _load_meta(meta_path: Path, config: PreprocessConfig) -> dict[str, Any]:

@@ -61,31 +61,29 @@ class PreprocessConfig:
         return asdict(self)
 
 
-def _ink_box(image: np.ndarray, ink_threshold: int, margin: int) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the ink plus margin, or the whole frame when nothing is ink."""
+def _ink_box(image: np.ndarray, config: PreprocessConfig, mask: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns of the ink plus margin, or the whole frame when nothing is ink."""
     # Ink above the threshold means pixel < 255 - threshold, i.e. not above 254 - threshold.
-    _, mask = cv2.threshold(image, 254 - ink_threshold, 255, cv2.THRESH_BINARY_INV)
+    cv2.threshold(image, 254 - config.ink_threshold, 255, cv2.THRESH_BINARY_INV, dst=mask)
     x, y, w, h = cv2.boundingRect(mask)
-    height, width = image.shape
-    if w == 0 or h == 0:
-        return 0, height, 0, width
-    return (max(y - margin, 0), min(y + h + margin, height), max(x - margin, 0), min(x + w + margin, width))
+    if w == 0:
+        return slice(None), slice(None)
+    m = config.margin
+    return slice(max(y - m, 0), y + h + m), slice(max(x - m, 0), x + w + m)
 
 
-def _fit(image: np.ndarray, size: int, out: np.ndarray) -> None:
-    """Scale ``image`` so its long side is ``size``, then pad it to a square with background.
+def _fit(image: np.ndarray, out: np.ndarray) -> None:
+    """Scale ``image`` so its long side fills the square ``out``, centred on the background there.
 
-    Same picture as padding first and resizing the square, but resizes fewer pixels.
+    Same picture as padding to a square first and resizing that, but resizes fewer pixels.
     """
     height, width = image.shape
+    size = out.shape[0]
     side = max(height, width)
     new_h, new_w = max(1, round(height * size / side)), max(1, round(width * size / side))
-    # INTER_AREA averages when shrinking; when a tiny crop must grow it acts like bilinear.
-    scaled = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
     top, left = (size - new_h) // 2, (size - new_w) // 2
-    cv2.copyMakeBorder(
-        scaled, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT, dst=out, value=_BACKGROUND
-    )
+    # INTER_AREA averages when shrinking; when a tiny crop must grow it acts like bilinear.
+    out[top : top + new_h, left : left + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
 
 
 def preprocess_image(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
@@ -103,13 +101,12 @@ def preprocess_batch(images: np.ndarray, config: PreprocessConfig) -> np.ndarray
         raise ValueError(f"expected uint8 images of shape (n, {HEIGHT}, {WIDTH}), got {images.dtype} {images.shape}")
     if config.mode == "raw":
         return np.subtract(_BACKGROUND, images, dtype=np.uint8)
-    size = config.size
-    out = np.empty((len(images), size, size), dtype=np.uint8)
+    out = np.full((len(images), config.size, config.size), _BACKGROUND, dtype=np.uint8)
+    mask = np.empty((HEIGHT, WIDTH), dtype=np.uint8)
     for i, image in enumerate(images):
         if config.mode == "crop":
-            y0, y1, x0, x1 = _ink_box(image, config.ink_threshold, config.margin)
-            image = image[y0:y1, x0:x1]
-        _fit(image, size, out[i])
+            image = image[_ink_box(image, config, mask)]
+        _fit(image, out[i])
     # Inverting the small outputs is cheaper than inverting the inputs, and equal up to rounding.
     np.subtract(_BACKGROUND, out, out=out)
     return out

@@ -27,13 +27,15 @@ from bengaliai.competition import (
     render_text, seen_graphemes, seen_triples,
 )
 from bengaliai.errors import BengaliaiError
-from bengaliai.fileio import write_csv
+from bengaliai.fileio import write_csv, write_json
 from bengaliai.parquet_images import write_image_parquet
 from bengaliai.render import RenderConfig, Renderer, require_raqm
 
 log = logging.getLogger(__name__)
 
 TEST_LABELS_CSV = "test_labels.csv"
+# Says that a directory holds a synthetic dataset, with what settings, and whether it is complete.
+SYNTH_MANIFEST = "synth.json"
 TRAIN_CODE, TEST_CODE = 0, 1
 _SPLITS = {"train": TRAIN_CODE, "test": TEST_CODE}
 _PLAN_STREAM = 1000  # keeps the sampling generators apart from the per-image ones
@@ -148,11 +150,15 @@ def _tasks(plans: dict[str, list[Grapheme]]) -> Iterator[_Task]:
             file_start += size
 
 
-def _write_images(out_dir: Path, plans: dict[str, list[Grapheme]], seed: int, workers: int, config: RenderConfig) -> None:
+def _write_images(
+    out_dir: Path, plans: dict[str, list[Grapheme]], seed: int, workers: int, config: RenderConfig
+) -> None:
     """Render every image in order and write each parquet file as soon as it is complete."""
     pool = None
     if workers > 1:
-        pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(config,))
+        # spawn, not fork: a forked child can inherit locks held by threads of cv2 or pyarrow in this
+        # process and hang, which happened whenever this process had rendered or written before.
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(config,))
         # imap hands out tasks ahead, so workers keep rendering while this process writes files.
         chunks: Iterator[np.ndarray] = pool.imap(functools.partial(_render_in_worker, seed=seed), _tasks(plans))
     else:
@@ -233,9 +239,12 @@ def synthesize(
         "synthesising %d train and %d test images (%d unseen graphemes) into %s with %d worker(s)",
         n_train, n_test, sum(not seen for _, seen in test), out_dir, workers,
     )
+    manifest = {"n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction}
+    write_json(manifest | {"complete": False}, out_dir / SYNTH_MANIFEST)
     _write_csvs(out_dir, train, test)
     plans = {"train": train, "test": [g for g, _ in test]}
     for split, plan in plans.items():
         _remove_stale_images(out_dir, split, len(file_sizes(len(plan))))
     _write_images(out_dir, plans, seed, workers, config)
+    write_json(manifest | {"complete": True}, out_dir / SYNTH_MANIFEST)
     log.info("done: %s", ", ".join(f"{split}: {len(plan)} images" for split, plan in plans.items()))
