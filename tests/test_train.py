@@ -67,6 +67,7 @@ def test_smoke_training_learns_and_leaves_a_complete_run_folder(prepared: Path, 
     assert np.allclose(oof["grapheme_root"].sum(1), 1.0, atol=1e-4)
     best = load_checkpoint(run / "best.pt")
     assert best["config"]["model"]["arch"] == "resnet10" and best["fold"] == 0
+    assert best["preprocess"] == {"mode": "resize", "size": 48, "ink_threshold": 80, "margin": 8}
     # The EMA's weights are what validation scored, so they are the ones to predict with.
     name = "layer1.0.conv1.weight"
     assert torch.equal(best["weights"][name], best["ema"][f"module.{name}"])

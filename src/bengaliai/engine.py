@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,7 +84,11 @@ def train_one_epoch(
     """Train over ``loader``; return (mean loss, images per second over all ranks)."""
     model.train()
     loss_sum, seen, start = torch.zeros((), device=ctx.device), 0, time.perf_counter()
-    bar = tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, disable=not ctx.dist.is_main, unit="batch")
+    bar = tqdm(
+        loader, total=total, desc=f"epoch {epoch}", leave=False, disable=not ctx.dist.is_main, unit="batch",
+        # In a log file (nohup, a Kaggle commit) every refresh is a new line: refresh rarely there.
+        mininterval=0.5 if sys.stderr.isatty() else 60.0,
+    )
     for step, (images, labels, _) in enumerate(bar):
         x = to_model_input(images, ctx.data, ctx.device, ctx.channels_last)
         mixed = mix_batch(x, targets_of(labels.to(ctx.device, non_blocking=True)), ctx.augment, mix_generator)

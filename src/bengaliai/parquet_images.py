@@ -166,7 +166,7 @@ def iter_image_blocks(
                 part = tile[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
                 _transpose_into(columns[:, r0:r1], part)
                 spill.write(part.data)
-        del stacks
+        stacks.clear()  # the column slices are no longer needed: free them before yielding
         yield 0, buffer[:first_rows].reshape(-1, HEIGHT, WIDTH)
         # The spill holds, chunk after chunk, the tiles of blocks 1.. in block order.
         for r0, r1 in blocks[1:]:
