@@ -18,7 +18,7 @@ def tiny_demo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo, "DEMO_FOLDS", 3)
     monkeypatch.setattr(demo, "DEMO_UNSEEN_GRAPHEMES", 0)
     monkeypatch.setattr(demo, "DEMO_FOLDS_TRAINED", "0")
-    tiny = ("model.arch=resnet10", "model.base_width=8", "epochs=1", "data.batch_size=16")
+    tiny = ("model.arch=resnet10", "model.base_width=8", "epochs=1", "data.batch_size=16")  # later settings win
     monkeypatch.setattr(demo, "DEMO_TRAINING", (*demo.DEMO_TRAINING, *tiny))
 
 
@@ -27,7 +27,7 @@ def test_demo_runs_every_stage_and_says_where_things_are(
 ) -> None:
     assert main(["demo", "--workdir", str(tmp_path), "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    for expected in ("input", "cache/crop128", "train_folds.csv", "runs/demo", "fold 0 best validation score"):
+    for expected in ("input", "cache/crop64", "train_folds.csv", "runs/demo", "fold 0 best validation score"):
         assert expected in out
     assert (tmp_path / "runs" / "demo" / "fold0" / "best.pt").exists()
     synth_files = {p: p.stat().st_mtime_ns for p in (tmp_path / "input").glob("*.parquet")}

@@ -167,3 +167,12 @@ def test_two_processes_train_like_one_on_the_same_global_batch(prepared: Path, t
         assert torch.allclose(two["model"][name], value, rtol=1e-4, atol=1e-5), name
     assert two["history"][-1]["score"] == pytest.approx(one["history"][-1]["score"], abs=1e-6)
     assert two["history"][-1]["train_loss"] == pytest.approx(one["history"][-1]["train_loss"], rel=1e-4)
+
+
+def test_fold_selection() -> None:
+    from bengaliai.train import parse_folds
+
+    assert parse_folds("all", 5) == [0, 1, 2, 3, 4]
+    assert parse_folds("0,3", 5) == [0, 3]
+    with pytest.raises(BengaliaiError, match="expected 'all' or fold numbers"):
+        parse_folds("first", 5)

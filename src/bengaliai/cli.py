@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run the whole pipeline on a small synthetic dataset",
-        description="synth (6,000 train and 1,200 test images) -> prepare (crop, 128 px) -> folds (5, with 20 "
-        "unseen graphemes) -> train (a small ResNet-18, 4 epochs, folds 0 and 1) inside WORKDIR: data in "
+        description="synth (6,000 train and 1,200 test images) -> prepare (crop, 64 px) -> folds (5, with 20 "
+        "unseen graphemes) -> train (a small ResNet-18, 12 epochs, folds 0 and 1) inside WORKDIR: data in "
         "WORKDIR/input, runs in WORKDIR/runs/demo. Prints where everything is and the validation scores. "
         "Data steps whose outputs already exist are skipped; the demo run is trained afresh each time.",
     )
