@@ -72,7 +72,7 @@ def test_smoke_training_learns_and_leaves_a_complete_run_folder(prepared: Path, 
     name = "layer1.0.conv1.weight"
     assert torch.equal(best["weights"][name], best["ema"][f"module.{name}"])
     assert not torch.equal(best["weights"][name], best["model"][name])
-    with pytest.raises(BengaliaiError, match="already holds a run"):
+    with pytest.raises(BengaliaiError, match="already hold a run"):
         train(config, folds="0")
 
 
@@ -128,14 +128,20 @@ def test_bad_fold_is_refused(prepared: Path, tmp_path: Path) -> None:
         train(_config(prepared, tmp_path / "runs"), folds="7")
 
 
-def test_config_round_trips_through_the_checkpoint(prepared: Path, tmp_path: Path) -> None:
+def test_config_round_trips_and_a_finished_run_can_be_extended(
+    prepared: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = _config(prepared, tmp_path / "runs", "epochs=1")
     train(config, folds="2")
+    with caplog.at_level("WARNING"):
+        train(dataclasses.replace(config, epochs=2), folds="2", resume=True)
+    assert "settings that differ from the run's: epochs" in caplog.text
+    assert pd.read_csv(tmp_path / "runs" / "smoke" / "fold2" / "metrics.csv")["epoch"].tolist() == [0, 1]
     saved = load_checkpoint(tmp_path / "runs" / "smoke" / "fold2" / "last.pt")["config"]
     assert load_config(TrainConfig, None, []) != config
     from bengaliai.config import from_dict
 
-    assert from_dict(TrainConfig, saved) == config
+    assert from_dict(TrainConfig, saved) == dataclasses.replace(config, epochs=2)
     assert dataclasses.asdict(config)["model"]["arch"] == "resnet10"
 
 

@@ -100,6 +100,12 @@ def train(config: TrainConfig, folds: str = "0", resume: bool = False) -> dict[i
     input_dir = Path(config.data.input)
     fold_table = read_folds(input_dir / config.folds_file)
     wanted = parse_folds(folds, n_folds(fold_table))
+    # Refuse before any work: training fold 0 and then stopping at fold 1 would waste an hour.
+    taken = [str(run_dir_of(config, f)) for f in wanted if (run_dir_of(config, f) / "last.pt").exists()]
+    if taken and not resume:
+        raise BengaliaiError(
+            f"{', '.join(taken)} already hold a run: pass --resume to continue, or choose another experiment name"
+        )
     device = resolve_device(config.device)
     dist = init_distributed(device.type)
     try:
@@ -113,8 +119,6 @@ def train_fold(
 ) -> float:
     """Train one fold; return its best validation score."""
     run_dir = run_dir_of(config, fold)
-    if (run_dir / "last.pt").exists() and not resume:
-        raise BengaliaiError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another experiment name")
     seed_everything(config.seed + fold)
     input_dir = Path(config.data.input)
     store = open_cache(input_dir, config.data.cache, "train")
@@ -146,6 +150,9 @@ def train_fold(
     start_epoch, best_score, history = 0, -1.0, []
     if resume and (run_dir / "last.pt").exists():
         state = load_checkpoint(run_dir / "last.pt", device)
+        changed = sorted(k for k, v in _flatten(to_dict(config)).items() if _flatten(state["config"]).get(k) != v)
+        if changed:
+            log.warning("fold %d: resuming with settings that differ from the run's: %s", fold, ", ".join(changed))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -187,6 +194,16 @@ def train_fold(
             plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
         barrier(dist)
     return best_score
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _limit(loader: Any, max_batches: int) -> Any:
