@@ -36,6 +36,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -51,7 +58,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
     from bengaliai.preprocess import PreprocessConfig
 
     config = PreprocessConfig(mode=args.mode, size=args.size)
-    prepare(args.input, config, workers=args.workers, splits=tuple(args.splits))
+    prepare(args.input, config, workers=args.workers, splits=tuple(args.splits), max_block_bytes=int(args.block_gb * 2**30))
 
 
 def _run_folds(args: argparse.Namespace) -> None:
@@ -129,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="threads for decoding and resizing")
     p.add_argument(
         "--splits", nargs="+", choices=("train", "test"), default=["train", "test"], help="which image files (default: both)"
+    )
+    p.add_argument(
+        "--block-gb", type=_positive_float, default=1.0,
+        help="decoded pixels held at once; a competition file is 1.6 GB, so 2 decodes it in one block: "
+        "about 25%% faster, peak memory about 2 GB instead of 1.3 (default: 1)",
     )
     p.set_defaults(handler=_run_prepare)
 
