@@ -78,3 +78,11 @@ def test_to_dict_is_plain_yaml() -> None:
     data = to_dict(Experiment())
     assert data["optim"]["betas"] == [0.9, 0.999]
     assert from_dict(Experiment, yaml.safe_load(yaml.safe_dump(data))) == Experiment()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiment_configs_load(path: Path) -> None:
+    from bengaliai.train import TrainConfig
+
+    config = load_config(TrainConfig, path)
+    assert config.experiment == path.stem
