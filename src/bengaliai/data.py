@@ -9,6 +9,7 @@ exactly after a resume and does not depend on the number of loader workers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,7 @@ import torch
 
 from bengaliai.competition import COMPONENTS, image_parquet_name, seen_graphemes
 from bengaliai.errors import DataError
-
-CACHE_DIR = "cache"
+from bengaliai.prepare import cache_dir
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,14 @@ class ImageStore:
 
 def open_cache(input_dir: Path, tag: str, split: str) -> ImageStore:
     """Memory-map every prepared file of a split, in file order (written by ``bengaliai prepare``)."""
-    folder = Path(input_dir) / CACHE_DIR / tag
+    folder = cache_dir(input_dir, tag)
     arrays, ids = [], []
-    index = 0
-    while (folder / image_parquet_name(split, index)).with_suffix(".npy").exists():
+    for index in itertools.count():
         stem = folder / Path(image_parquet_name(split, index)).stem
+        if not stem.with_suffix(".npy").exists():
+            break
         arrays.append(np.load(stem.with_suffix(".npy"), mmap_mode="r"))
         ids += pd.read_csv(stem.with_suffix(".csv"), dtype=str)["image_id"].tolist()
-        index += 1
     if not arrays:
         raise DataError(folder, f"no prepared {split} images here; run `bengaliai prepare --input {input_dir}` first")
     return ImageStore(arrays, ids)
@@ -147,7 +147,7 @@ class AugmentedBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.store)
 
-    def __getitem__(self, key: tuple[int, np.ndarray, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: tuple[int, int, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         epoch, batch, indices = key
         images = self.store.gather(indices)
         if self.transform is not None:

@@ -37,6 +37,7 @@ from bengaliai.preprocess import PreprocessConfig, preprocess_batch
 log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "test")
+CACHE_DIR = "cache"
 META_JSON = "meta.json"
 # Decoded rows held at once. A full competition file (1.6 GB of pixels) then goes in 2 blocks:
 # peak RSS about 1.3 GB against 6.6 GB for pandas; smaller blocks spill more to disk (slower).
@@ -48,9 +49,18 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def cache_dir(input_dir: Path, config: PreprocessConfig) -> Path:
-    """Where prepare writes the cache of ``config``: ``DIR/cache/<tag>``."""
-    return Path(input_dir) / "cache" / config.tag
+def cache_dir(input_dir: Path, tag: str) -> Path:
+    """Where prepare writes the cache of a ``PreprocessConfig.tag``: ``DIR/cache/<tag>``."""
+    return Path(input_dir) / CACHE_DIR / tag
+
+
+def cache_settings(input_dir: Path, tag: str) -> dict[str, Any]:
+    """The ``PreprocessConfig`` (as a dict) that made the cache ``tag``; inference must use the same."""
+    meta_path = cache_dir(input_dir, tag) / META_JSON
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))["config"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        raise DataError(meta_path, f"missing or unreadable; run `bengaliai prepare --input {input_dir}` again") from None
 
 
 def find_image_files(input_dir: Path, splits: Sequence[str] = SPLITS) -> list[Path]:
@@ -86,7 +96,7 @@ def prepare(
     files = find_image_files(input_dir, splits)
     if "train" in splits:
         _check_train_labels(input_dir, [f for f in files if f.name.startswith("train_")])
-    out_dir = cache_dir(input_dir, config)
+    out_dir = cache_dir(input_dir, config.tag)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / META_JSON
     meta = _load_meta(meta_path, config)

@@ -8,7 +8,6 @@ from ``last.pt`` exactly: model, optimizer, schedule, EMA, epoch and every rando
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from bengaliai.augment import AugmentConfig, build_transform
 from bengaliai.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from bengaliai.competition import COMPONENTS, TRAIN_CSV
 from bengaliai.config import to_dict
-from bengaliai.data import CACHE_DIR, AugmentedBatches, DataConfig, EpochBatches, align_labels, make_loader, open_cache
+from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, align_labels, make_loader, open_cache
 from bengaliai.distributed import DistInfo, barrier, init_distributed, shutdown
 from bengaliai.engine import Evaluation, LossConfig, StepContext, evaluate, train_one_epoch
 from bengaliai.errors import BengaliaiError
@@ -33,7 +32,7 @@ from bengaliai.labels import read_train_labels
 from bengaliai.model import ModelConfig, build_model
 from bengaliai.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
 from bengaliai.plots import plot_curves
-from bengaliai.prepare import META_JSON
+from bengaliai.prepare import cache_settings
 from bengaliai.runinfo import write_run_description
 
 log = logging.getLogger(__name__)
@@ -123,7 +122,7 @@ def train_fold(
     input_dir = Path(config.data.input)
     store = open_cache(input_dir, config.data.cache, "train")
     # Inference must prepare test images exactly like these: keep the settings with the weights.
-    preprocess = json.loads((input_dir / CACHE_DIR / config.data.cache / META_JSON).read_text(encoding="utf-8"))["config"]
+    preprocess = cache_settings(input_dir, config.data.cache)
     labels = align_labels(store, read_train_labels(input_dir / TRAIN_CSV), input_dir / TRAIN_CSV)
     folds_path = input_dir / config.folds_file
     train_mask, valid_mask = fold_masks(align_folds(fold_table, store.image_ids, folds_path), fold)
