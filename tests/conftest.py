@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bengaliai.competition import HEIGHT, TRAIN_CSV, WIDTH, compose, image_parquet_name
+from bengaliai.competition import (
+    COMPONENTS,
+    HEIGHT,
+    SAMPLE_SUBMISSION_CSV,
+    TEST_COMPONENT_ORDER,
+    TEST_CSV,
+    TRAIN_CSV,
+    WIDTH,
+    compose,
+    image_parquet_name,
+)
 from bengaliai.fileio import write_csv
 from bengaliai.parquet_images import write_image_parquet
 
@@ -60,3 +70,64 @@ def pattern_dataset(tmp_path: Path) -> Path:
     """A 240-image pattern dataset in competition format."""
     write_pattern_dataset(tmp_path / "input", 240)
     return tmp_path / "input"
+
+
+def write_pattern_test(root_dir: Path, n_test: int, seed: int = 1, n_files: int = 2) -> pd.DataFrame:
+    """Write test.csv, sample_submission.csv and test_image_data_*.parquet; return the true labels.
+
+    Rows of test.csv follow the competition: three per image, components in TEST_COMPONENT_ORDER.
+    """
+    rng = np.random.default_rng(seed)
+    rows, images = [], []
+    for i in range(n_test):
+        labels = (int(rng.choice(PATTERN_ROOTS)), int(rng.choice(PATTERN_VOWELS)), int(rng.choice(PATTERN_CONSONANTS)))
+        rows.append((f"Test_{i}", *labels, compose(*labels)))
+        images.append(pattern_image(*labels, rng))
+    truth = pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"])
+    row_ids = [f"{image_id}_{c}" for image_id in truth["image_id"] for c in TEST_COMPONENT_ORDER]
+    test_rows = pd.DataFrame(
+        {
+            "row_id": row_ids,
+            "image_id": [image_id for image_id in truth["image_id"] for _ in TEST_COMPONENT_ORDER],
+            "component": [c for _ in truth["image_id"] for c in TEST_COMPONENT_ORDER],
+        }
+    )
+    write_csv(test_rows, root_dir / TEST_CSV)
+    write_csv(pd.DataFrame({"row_id": row_ids, "target": 0}), root_dir / SAMPLE_SUBMISSION_CSV)
+    stack = np.stack(images)
+    for f, part in enumerate(np.array_split(np.arange(n_test), n_files)):
+        write_image_parquet(root_dir / image_parquet_name("test", f), truth["image_id"].iloc[part].tolist(), stack[part])
+    return truth
+
+
+TINY_RUN_SETTINGS = (
+    "data.cache=resize48", "data.batch_size=16", "data.workers=0", "model.arch=resnet10", "model.base_width=8",
+    "epochs=3", "optim.lr=1e-2", "optim.warmup_epochs=0.5", "precision=fp32", "augment.distort_p=0",
+    "augment.dropout_p=0", "augment.cutmix_p=0", "augment.rotate=3", "augment.shear=0", "experiment=tiny",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 3-fold run (runs/tiny/fold0..2) of a tiny model on a pattern dataset with a test split.
+
+    Session-scoped and shared: tests must not modify it (copy it first). Layout: ``<root>/input``
+    (competition files, test labels in ``test_labels.csv`` as synth writes them, the resize48 cache, train_folds.csv) and
+    ``<root>/runs/tiny/fold<K>``. Returns ``<root>/runs/tiny``.
+    """
+    from bengaliai.config import load_config
+    from bengaliai.folds import make_folds
+    from bengaliai.prepare import prepare
+    from bengaliai.preprocess import PreprocessConfig
+    from bengaliai.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    input_dir = root / "input"
+    write_pattern_dataset(input_dir, 240)
+    truth = write_pattern_test(input_dir, 60)
+    write_csv(truth, input_dir / "test_labels.csv")
+    prepare(input_dir, PreprocessConfig(mode="resize", size=48), workers=1)
+    make_folds(input_dir, n_splits=3, seed=0)
+    config = load_config(TrainConfig, None, [*TINY_RUN_SETTINGS, f"data.input={input_dir}", f"output={root / 'runs'}"])
+    train(config, folds="all")
+    return root / "runs" / "tiny"

@@ -27,9 +27,16 @@ def test_demo_runs_every_stage_and_says_where_things_are(
 ) -> None:
     assert main(["demo", "--workdir", str(tmp_path), "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    for expected in ("input", "cache/crop64", "train_folds.csv", "runs/demo", "fold 0 best validation score"):
+    for expected in (
+        "input", "cache/crop64", "train_folds.csv", "runs/demo", "fold 0 best validation score", "out-of-fold score",
+        "submissions/demo.csv", "test score", "kernel/kernel", "leaderboard",
+    ):
         assert expected in out
     assert (tmp_path / "runs" / "demo" / "fold0" / "best.pt").exists()
+    assert (tmp_path / "runs" / "demo" / "oof.json").exists()
+    assert len((tmp_path / "submissions" / "demo.csv").read_text().splitlines()) == 1 + 3 * 8
+    assert (tmp_path / "kernel" / "kernel" / "inference.py").exists()
+    assert (tmp_path / "kernel" / "dataset" / "fold0.pt").exists()
     synth_files = {p: p.stat().st_mtime_ns for p in (tmp_path / "input").glob("*.parquet")}
 
     result = demo.run_demo(tmp_path, workers=1)  # data kept, the run trained afresh

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from bengaliai.download import EXPECTED_FILES, _kaggle_api, download
+from bengaliai.download import EXPECTED_FILES, download, kaggle_api
 from bengaliai.errors import BengaliaiError
 
 
@@ -156,7 +156,7 @@ def test_real_kaggle_package_without_credentials(
         monkeypatch.delenv(key)
 
     def real_api() -> Any:
-        api = _kaggle_api()
+        api = kaggle_api()
         # KaggleApi fixes the path of kaggle.json when first imported, perhaps under another HOME.
         api.config = str(home / ".kaggle" / "kaggle.json")
         return api

@@ -83,6 +83,77 @@ def _run_train(args: argparse.Namespace) -> None:
         print(f"fold {fold}: best validation score {score:.4f}")
 
 
+def _alpha(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 0, got {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 0, got {text}")
+    return value
+
+
+def _inference_config(args: argparse.Namespace) -> object:
+    from bengaliai.inference import InferenceConfig
+
+    return InferenceConfig(
+        batch_size=args.batch_size, precision=args.precision, device=args.device, tta=args.tta,
+        compile=getattr(args, "compile", False),
+    )
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    from bengaliai.predict import predict
+
+    result = predict(
+        args.run, input_dir=args.input, folds=args.folds, out=args.out, config=_inference_config(args),  # type: ignore[arg-type]
+        alpha=args.alpha, workers=args.workers, block_images=args.block_images,
+    )
+    print(result.summary())
+
+
+def _run_kernel(args: argparse.Namespace) -> None:
+    from bengaliai.kernel import build_kernel, push_kernel
+
+    build = build_kernel(
+        args.run, args.out, folds=args.folds, config=_inference_config(args), alpha=args.alpha,  # type: ignore[arg-type]
+        user=args.user, gpu=args.gpu,
+    )
+    print(build.summary())
+    if args.push:
+        push_kernel(build)
+
+
+def _run_oof(args: argparse.Namespace) -> None:
+    from bengaliai.oof import evaluate_oof
+
+    print(evaluate_oof(args.run, input_dir=args.input).summary())
+
+
+def _run_leaderboard(args: argparse.Namespace) -> None:
+    from bengaliai.leaderboard import collect_leaderboard, format_leaderboard
+
+    print(format_leaderboard(collect_leaderboard(args.runs), args.format))
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, required=True, help="experiment folder runs/<experiment> (holding fold<K>/best.pt)")
+    p.add_argument("--folds", default="all", help="folds to ensemble: 'all' (every trained fold) or a list such as 0,2")
+    p.add_argument("--tta", type=_positive_int, default=1, help="test-time views: 1 = none, up to 8 small shifts/scales (default: 1)")
+    p.add_argument(
+        "--alpha", type=_alpha, default=None, metavar="auto|A",
+        help="prior correction p / freq**A; auto = the alpha `bengaliai oof` tuned (none without oof.json); 0 = off",
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: 256)")
+    p.add_argument(
+        "--precision", choices=("auto", "bf16", "fp32"), default="auto",
+        help="auto: bf16 where the hardware computes it natively, else fp32 (default: auto)",
+    )
+    p.add_argument("--device", default="auto", help="cuda, cpu, mps or auto (default: auto)")
+
+
 def _run_demo(args: argparse.Namespace) -> None:
     from bengaliai.demo import run_demo
 
@@ -175,6 +246,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from last.pt of each fold's run folder")
     p.set_defaults(handler=_run_train)
+
+    p = sub.add_parser(
+        "oof",
+        help="score an experiment out of fold and tune the prior correction",
+        description="Gather the out-of-fold probabilities of runs/<experiment>/fold*/oof.npz (each image from its "
+        "own fold), score them with the competition metric (overall, per component, seen and unseen graphemes, "
+        "per fold), tune the prior-correction alpha, and write runs/<experiment>/oof.json and "
+        "per_class_recall.png (the weakest classes). predict and kernel read the tuned alpha from oof.json.",
+    )
+    p.add_argument("--run", type=Path, required=True, help="experiment folder runs/<experiment>")
+    p.add_argument("--input", type=Path, default=None, help="folder with train.csv and train_folds.csv (default: the run's)")
+    p.set_defaults(handler=_run_oof)
+
+    p = sub.add_parser(
+        "leaderboard",
+        help="compare experiments: one row each, sorted by out-of-fold score",
+        description="One row per experiment under RUNS: model, image size, epochs, folds done, per-fold scores, "
+        "out-of-fold score with the three recalls, best prior alpha, training time, date and git commit. "
+        "Out-of-fold figures are computed (and cached in oof.json) where missing.",
+    )
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="folder of experiments (default: runs)")
+    p.add_argument("--format", choices=("table", "markdown", "csv"), default="table", help="output format (default: table)")
+    p.set_defaults(handler=_run_leaderboard)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict the test set with a fold ensemble and write the submission",
+        description="Stream DIR/test_image_data_*.parquet one file and block at a time, prepare the images exactly "
+        "like the training cache, average the softmax of the chosen folds' best.pt (and of --tta views), apply "
+        "the prior correction, and write row_id,target in the order of test.csv (validated, atomically) plus "
+        "the probabilities before correction as <out>.npz for blending. On a synthetic test set (synth's "
+        "test_labels.csv present) it also prints the test score.",
+    )
+    _add_inference_options(p)
+    p.add_argument("--input", type=Path, default=None, help="folder with test.csv and the test parquet files (default: the run's input)")
+    p.add_argument("--out", type=Path, default=None, help="submission CSV (default: submissions/<experiment>.csv)")
+    p.add_argument("--compile", action="store_true", help="torch.compile with frozen weights (faster after a warm-up)")
+    p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="preprocessing threads")
+    p.add_argument("--block-images", type=_positive_int, default=4096, help="raw images decoded at once (memory: 32 KB each)")
+    p.set_defaults(handler=_run_predict)
+
+    p = sub.add_parser(
+        "kernel",
+        help="build (and push) an internet-off Kaggle kernel for an experiment",
+        description="Write OUT/dataset (slim fold checkpoints, inference.json with the ensemble and prior settings, "
+        "dataset-metadata.json) and OUT/kernel (inference.py with this package bundled inside, kernel-metadata.json: "
+        "competition bengaliai-cv19, internet off). The kernel's submission equals `bengaliai predict` with the same "
+        "options. --push uploads the dataset and the kernel with the kaggle package (needs credentials).",
+    )
+    _add_inference_options(p)
+    p.add_argument("--out", type=Path, required=True, help="build folder")
+    p.add_argument("--user", default=None, help="Kaggle user name (default: from KAGGLE_USERNAME or ~/.kaggle/kaggle.json)")
+    p.add_argument("--gpu", action="store_true", help="run the kernel on a GPU")
+    p.add_argument("--push", action="store_true", help="upload the dataset and push the kernel")
+    p.set_defaults(handler=_run_kernel)
 
     p = sub.add_parser(
         "download",

@@ -1,9 +1,10 @@
 """The embedded-default pipeline end to end on a small synthetic dataset (``make demo``).
 
-synth -> prepare -> folds -> train inside one working directory: data in ``WORKDIR/input``, runs
-in ``WORKDIR/runs``. Each data step whose output is already there is skipped, so a second
-``make demo`` only trains again. The demo never overwrites competition files that ``synth`` did
-not write (the real data, say).
+synth -> prepare -> folds -> train -> oof -> predict -> leaderboard -> kernel inside one working
+directory: data in ``WORKDIR/input``, runs in ``WORKDIR/runs``, the submission in
+``WORKDIR/submissions`` and the Kaggle kernel build in ``WORKDIR/kernel``. Each data step whose
+output is already there is skipped, so a second ``make demo`` only trains again. The demo never
+overwrites competition files that ``synth`` did not write (the real data, say).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from bengaliai.competition import TRAIN_CSV
 from bengaliai.config import load_config
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import FOLDS_CSV, make_folds
+from bengaliai.kernel import KernelBuild, build_kernel
+from bengaliai.leaderboard import collect_leaderboard, format_leaderboard
+from bengaliai.oof import OofReport, evaluate_oof
+from bengaliai.predict import PredictResult, predict
 from bengaliai.prepare import prepare
 from bengaliai.preprocess import PreprocessConfig
 from bengaliai.synth import SYNTH_MANIFEST, synthesize
@@ -50,18 +55,30 @@ class DemoResult:
     folds_csv: Path
     run_dir: Path
     scores: dict[int, float]
+    oof: OofReport
+    prediction: PredictResult
+    leaderboard: str
+    kernel: KernelBuild
     seconds: float
 
     def summary(self) -> str:
         cache_dirs = sorted({str(p.parent) for p in self.cache_files})
+        test = self.prediction.test_score
         return "\n".join(
             [
                 f"demo finished in {self.seconds:.0f} s",
                 f"  competition-format data: {self.input_dir}",
                 f"  preprocessed cache:      {', '.join(cache_dirs)}",
                 f"  folds:                   {self.folds_csv}",
-                f"  training run:            {self.run_dir} (metrics.csv, curves.png, best.pt)",
+                f"  training run:            {self.run_dir} (fold*/metrics.csv, curves.png, best.pt; oof.json, per_class_recall.png)",
                 *(f"  fold {fold} best validation score: {score:.4f}" for fold, score in self.scores.items()),
+                f"  out-of-fold score:       {self.oof.score:.4f} ({self.oof.score_with_prior:.4f} with prior alpha {self.oof.alpha:g})",
+                f"  submission:              {self.prediction.submission} (probabilities: {self.prediction.probabilities})",
+                f"  test score:              {test['score']:.4f} (synthetic test labels; 2-fold ensemble)" if test else "",
+                f"  Kaggle kernel:           {self.kernel.kernel_dir} and {self.kernel.dataset_dir}",
+                "",
+                "leaderboard of the experiments in the runs folder:",
+                self.leaderboard,
             ]
         )
 
@@ -87,7 +104,14 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
         log.info("train: replacing the previous demo run in %s", run_dir)
         shutil.rmtree(run_dir)
     scores = train(config, folds=DEMO_FOLDS_TRAINED)
-    return DemoResult(input_dir, tuple(cache_files), folds_csv, run_dir, scores, time.perf_counter() - start)
+    oof = evaluate_oof(run_dir)
+    prediction = predict(run_dir, out=Path(workdir) / "submissions" / "demo.csv", workers=workers)
+    leaderboard = format_leaderboard(collect_leaderboard(Path(config.output)), "table")
+    kernel = build_kernel(run_dir, Path(workdir) / "kernel")
+    return DemoResult(
+        input_dir, tuple(cache_files), folds_csv, run_dir, scores, oof, prediction, leaderboard, kernel,
+        time.perf_counter() - start,
+    )
 
 
 def _synthesize_once(input_dir: Path, seed: int, workers: int) -> None:

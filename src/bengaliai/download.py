@@ -57,7 +57,7 @@ def missing_files(folder: Path) -> list[str]:
     return [name for name in EXPECTED_FILES if not (Path(folder) / name).is_file()]
 
 
-def _quietly(action: Callable[[], Any]) -> Any:
+def quietly(action: Callable[[], Any]) -> Any:
     """Run ``action`` with stdout captured: kaggle prints its help texts there, not to a logger."""
     output = io.StringIO()
     try:
@@ -68,7 +68,7 @@ def _quietly(action: Callable[[], Any]) -> Any:
             log.debug("kaggle printed: %s", output.getvalue().strip())
 
 
-def _kaggle_api() -> Any:
+def kaggle_api() -> Any:
     """A new, not yet authenticated KaggleApi."""
 
     def load() -> Any:
@@ -78,7 +78,7 @@ def _kaggle_api() -> Any:
         return KaggleApi
 
     try:
-        api_class = _quietly(load)
+        api_class = quietly(load)
     except ModuleNotFoundError as error:
         if error.name == "six":
             raise BengaliaiError(
@@ -90,9 +90,9 @@ def _kaggle_api() -> Any:
     return api_class()
 
 
-def _authenticate(api: Any) -> None:
+def authenticate(api: Any) -> None:
     try:
-        _quietly(api.authenticate)
+        quietly(api.authenticate)
     # kaggle ends a failed login with exit(1) after printing help; token checks can raise anything
     # from requests or urllib3. All of them mean the same thing to the user.
     except (Exception, SystemExit) as error:
@@ -182,8 +182,8 @@ def download(
         log.info("all %d competition files are already in %s; skipping (use --force to download again)",
                  len(EXPECTED_FILES), out_dir)
         return
-    api = (api_factory or _kaggle_api)()
-    _authenticate(api)
+    api = (api_factory or kaggle_api)()
+    authenticate(api)
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s into %s", COMPETITION, out_dir)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=out_dir) as tmp:

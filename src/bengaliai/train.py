@@ -23,10 +23,11 @@ from bengaliai.checkpoint import load_checkpoint, rng_state, save_checkpoint, se
 from bengaliai.competition import COMPONENTS, TRAIN_CSV
 from bengaliai.config import to_dict
 from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, align_labels, make_loader, open_cache
+from bengaliai.device import resolve_device
 from bengaliai.distributed import DistInfo, barrier, init_distributed, shutdown
 from bengaliai.engine import Evaluation, LossConfig, StepContext, evaluate, train_one_epoch
 from bengaliai.errors import BengaliaiError
-from bengaliai.fileio import atomic_path, write_csv
+from bengaliai.fileio import atomic_path, write_csv, write_json
 from bengaliai.folds import FOLDS_CSV, align_folds, fold_masks, n_folds, read_folds
 from bengaliai.labels import read_train_labels
 from bengaliai.model import ModelConfig, build_model
@@ -41,6 +42,9 @@ METRICS_COLUMNS = (
     "epoch", "train_loss", "valid_loss", "lr", "recall_grapheme_root", "recall_vowel_diacritic",
     "recall_consonant_diacritic", "score", "images_per_s",
 )
+
+# Written after every epoch: what the leaderboard needs without opening a checkpoint.
+SUMMARY_JSON = "summary.json"
 
 
 @dataclass(frozen=True)
@@ -63,17 +67,6 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def run_dir_of(config: TrainConfig, fold: int) -> Path:
@@ -146,7 +139,7 @@ def train_fold(
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, steps, config.epochs)
     ema = build_ema(model, config.optim.ema_decay)
-    start_epoch, best_score, history = 0, -1.0, []
+    start_epoch, best_score, history, train_seconds = 0, -1.0, [], 0.0
     if resume and (run_dir / "last.pt").exists():
         state = load_checkpoint(run_dir / "last.pt", device)
         changed = sorted(k for k, v in _flatten(to_dict(config)).items() if _flatten(state["config"]).get(k) != v)
@@ -158,6 +151,7 @@ def train_fold(
         if ema is not None:
             ema.load_state_dict(state["ema"])
         start_epoch, best_score, history = state["epoch"] + 1, state["best_score"], state["history"]
+        train_seconds = state.get("train_seconds", 0.0)
         set_rng_state(state["rng"])
         log.info("fold %d: resumed after epoch %d (best score %.4f)", fold, state["epoch"], best_score)
     elif dist.is_main:
@@ -168,6 +162,7 @@ def train_fold(
         trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if pin else None)
     ctx = StepContext(device, config.precision == "bf16", config.channels_last, config.data, config.augment, config.loss, config.optim.grad_clip, dist)
     for epoch in range(start_epoch, config.epochs):
+        epoch_start = time.perf_counter()
         train_sampler.set_epoch(epoch)
         mix_generator = torch.Generator().manual_seed(config.seed * 100_003 + fold * 1009 + epoch)
         batches = _limit(train_loader, config.max_batches)
@@ -179,11 +174,12 @@ def train_fold(
             "fold %d epoch %d: train loss %.4f, valid loss %.4f, score %.4f (root %.4f, vowel %.4f, consonant %.4f), %.0f img/s",
             fold, epoch, train_loss, result.loss, result.score, *result.recalls.values(), images_per_s,
         )
+        train_seconds += time.perf_counter() - epoch_start
         if dist.is_main:
             improved = result.score > best_score
             best_score = max(best_score, result.score)
             state = _state(config, fold, epoch, best_score, history, model, optimizer, scheduler, ema) | {
-                "world_size": dist.world_size, "preprocess": preprocess,
+                "world_size": dist.world_size, "preprocess": preprocess, "train_seconds": train_seconds,
             }
             if improved:
                 save_checkpoint(state, run_dir / "best.pt")
@@ -191,6 +187,7 @@ def train_fold(
             save_checkpoint(state, run_dir / "last.pt")
             write_csv(pd.DataFrame(history, columns=list(METRICS_COLUMNS)), run_dir / "metrics.csv")
             plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+            write_json(_summary(fold, epoch, config.epochs, history, train_seconds), run_dir / SUMMARY_JSON)
         barrier(dist)
     return best_score
 
@@ -228,6 +225,15 @@ def _state(
         "weights": (ema.module if ema is not None else model).state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
         "time": time.time(),
+    }
+
+
+def _summary(fold: int, epoch: int, epochs: int, history: list[dict[str, float]], train_seconds: float) -> dict[str, Any]:
+    best = max(history, key=lambda row: row["score"])
+    return {
+        "fold": fold, "best_score": best["score"], "best_epoch": int(best["epoch"]), "epochs_done": epoch + 1,
+        "epochs": epochs, "finished": epoch + 1 == epochs, "train_seconds": round(train_seconds, 1),
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 

@@ -1,0 +1,291 @@
+"""``bengaliai oof``: score an experiment on its out-of-fold predictions and tune the prior correction.
+
+Each image is scored with the probabilities of the fold that validated it as its own (its ``fold``
+in train_folds.csv). Unseen graphemes are validated in every fold, so they occur in every fold's
+``oof.npz``; they too are taken from their own fold only, so every image counts exactly once, as
+it would in one model's cross-validation. The result, ``runs/<experiment>/oof.json``, also holds
+the prior-correction ``alpha`` and the training class counts that prediction applies at test time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bengaliai.competition import COMPONENTS, N_CLASSES, TRAIN_CSV
+from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.fileio import write_json
+from bengaliai.folds import FOLDS_CSV, align_folds, read_folds
+from bengaliai.labels import read_train_labels
+from bengaliai.metric import Score, competition_score
+from bengaliai.plots import plot_per_class_recall
+from bengaliai.priors import class_counts, tune_alpha
+
+log = logging.getLogger(__name__)
+
+OOF_JSON = "oof.json"
+OOF_NPZ = "oof.npz"
+PER_CLASS_PNG = "per_class_recall.png"
+_FOLD_DIR = re.compile(r"fold(\d+)")
+_SHOW = 5
+
+
+@dataclass(frozen=True)
+class OofReport:
+    """The out-of-fold evaluation of one experiment, as written to ``oof.json``."""
+
+    experiment: str
+    folds: tuple[int, ...]
+    n_images: int
+    n_left_out: int
+    score: float
+    recalls: dict[str, float]
+    seen: Score | None  # both None when no image is unseen
+    unseen: Score | None
+    n_unseen: int
+    fold_scores: dict[int, float]
+    alpha: float
+    score_with_prior: float
+    scores_by_alpha: dict[float, float]
+    class_counts: dict[str, list[int]]
+    input_dir: Path
+    json_path: Path
+    png_path: Path
+
+    def as_json(self) -> dict[str, Any]:
+        """The content of ``oof.json``; ``prior.alpha`` and ``prior.class_counts`` are read at test time."""
+        return {
+            "experiment": self.experiment,
+            "folds": list(self.folds),
+            "n_images": self.n_images,
+            "n_left_out": self.n_left_out,
+            "score": self.score,
+            "recalls": self.recalls,
+            "seen": _score_json(self.seen, self.n_images - self.n_unseen),
+            "unseen": _score_json(self.unseen, self.n_unseen),
+            "fold_scores": {str(k): v for k, v in self.fold_scores.items()},
+            "prior": {
+                "alpha": self.alpha,
+                "score": self.score_with_prior,
+                "score_without": self.score,
+                "scores_by_alpha": {str(a): s for a, s in self.scores_by_alpha.items()},
+                "class_counts": self.class_counts,
+            },
+            "input": str(self.input_dir),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        short = {name: name.removeprefix("grapheme_").removesuffix("_diacritic") for name in COMPONENTS}
+        recalls = ", ".join(f"{short[name]} {value:.4f}" for name, value in self.recalls.items())
+        folds = ", ".join(map(str, self.folds))
+        head = f"{self.experiment}: out-of-fold score {self.score:.4f} on {self.n_images} images"
+        lines = [f"{head} of fold(s) {folds} ({recalls})"]
+        if self.n_left_out:
+            lines.append(f"  {self.n_left_out} images left out: their folds have no oof.npz")
+        if self.seen is not None or self.unseen is not None:
+            parts = [f"{what} {s.score:.4f} (root {s.grapheme_root:.4f})"
+                     for what, s in (("seen", self.seen), ("unseen", self.unseen)) if s is not None]
+            lines.append(f"  {', '.join(parts)}; {self.n_unseen} unseen images")
+        lines.append("  per fold: " + ", ".join(f"{k} {v:.4f}" for k, v in self.fold_scores.items()))
+        lines.append(f"  prior correction: alpha {self.alpha:g} scores {self.score_with_prior:.4f} "
+                     f"({self.score_with_prior - self.score:+.4f} over alpha 0)")
+        lines.append(f"  wrote {self.json_path} and {self.png_path}")
+        return "\n".join(lines)
+
+
+def _score_json(score: Score | None, n_images: int) -> dict[str, Any] | None:
+    if score is None:
+        return None
+    recalls = {name: getattr(score, name) for name in COMPONENTS}
+    return {"score": score.score, "recalls": recalls, "n_images": n_images}
+
+
+def fold_dirs(experiment_dir: Path) -> dict[int, Path]:
+    """The ``fold<K>`` folders of an experiment, by fold number (ascending)."""
+    experiment_dir = Path(experiment_dir)
+    if not experiment_dir.is_dir():
+        return {}
+    found = {}
+    for path in experiment_dir.iterdir():
+        match = _FOLD_DIR.fullmatch(path.name)
+        if match and path.is_dir():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The resolved training config saved in a fold's ``config.yaml``, as a plain dict."""
+    path = Path(run_dir) / "config.yaml"
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "file not found; `bengaliai train` writes it when a fold starts") from None
+    except yaml.YAMLError as error:
+        raise DataError(path, f"not valid YAML: {error}") from None
+    if not isinstance(config, dict):
+        raise DataError(path, "expected a mapping of settings")
+    return config
+
+
+def run_input(config: dict[str, Any], input_dir: Path | None = None) -> tuple[Path, Path]:
+    """train.csv and the folds file of a run: its ``data.input`` unless ``input_dir`` overrides it."""
+    base = Path(input_dir) if input_dir is not None else Path(str(config.get("data", {}).get("input", "input")))
+    return base / TRAIN_CSV, base / str(config.get("folds_file", FOLDS_CSV))
+
+
+def read_oof_report(experiment_dir: Path) -> dict[str, Any] | None:
+    """The parsed ``oof.json`` of an experiment, or None if there is none yet; DataError if it is unreadable."""
+    path = Path(experiment_dir) / OOF_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"not valid JSON ({error}); run `bengaliai oof --run {path.parent}` again") from None
+    if not isinstance(data, dict) or "prior" not in data:
+        raise DataError(path, f"not an out-of-fold report; run `bengaliai oof --run {path.parent}` again")
+    return data
+
+
+@dataclass(frozen=True)
+class _Oof:
+    """Out-of-fold probabilities and labels of the images that have them, in train.csv order."""
+
+    fold: np.ndarray
+    unseen: np.ndarray
+    probabilities: dict[str, np.ndarray]
+    y_true: dict[str, np.ndarray]
+    n_left_out: int
+
+
+def gather_oof(
+    npz_paths: dict[int, Path], labels: pd.DataFrame, folds: pd.DataFrame, train_csv: Path, folds_csv: Path
+) -> _Oof:
+    """Each image's probabilities from the ``oof.npz`` of its own fold; images of untrained folds are left out."""
+    table = align_folds(folds, labels["image_id"], folds_csv)
+    row_of = pd.Series(np.arange(len(labels)), index=labels["image_id"].to_numpy())
+    own_fold = table["fold"].to_numpy()
+    taken_rows, taken_probs = [], []
+    for fold, path in npz_paths.items():
+        ids, probs = _read_npz(path)
+        missing = ids[~np.isin(ids, row_of.index)]
+        if missing.size:
+            shown = ", ".join(missing[:_SHOW]) + (", ..." if missing.size > _SHOW else "")
+            raise DataError(path, f"{missing.size} of {ids.size} image ids are not in {train_csv}: {shown}; "
+                                  "the fold was trained on other data (pass the input folder it was trained on)")
+        rows = row_of.loc[ids].to_numpy()
+        own = own_fold[rows] == fold
+        if not own.any():
+            log.warning("%s: none of its images has fold %d in %s; were the folds remade?", path, fold, folds_csv)
+        taken_rows.append(rows[own])
+        taken_probs.append({name: probs[name][own] for name in COMPONENTS})
+    rows = np.concatenate(taken_rows)
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    n_left_out = len(labels) - len(rows)
+    if n_left_out:
+        log.info("%d of %d images of %s have no out-of-fold probabilities (their fold has no %s) and are left out",
+                 n_left_out, len(labels), train_csv, OOF_NPZ)
+    return _Oof(
+        fold=own_fold[rows].astype(np.int64),
+        unseen=table["unseen"].to_numpy(dtype=bool)[rows],
+        probabilities={name: np.concatenate([p[name] for p in taken_probs])[order] for name in COMPONENTS},
+        y_true={name: labels[name].to_numpy()[rows] for name in COMPONENTS},
+        n_left_out=n_left_out,
+    )
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise DataError(path, f"not a readable .npz file ({error})") from None
+    absent = [key for key in ("image_id", *COMPONENTS) if key not in arrays]
+    if absent:
+        raise DataError(path, f"missing array(s) {', '.join(absent)}; found {', '.join(arrays) or 'none'}")
+    ids = arrays["image_id"].astype(str)
+    for name in COMPONENTS:
+        if arrays[name].shape != (len(ids), N_CLASSES[name]):
+            raise DataError(path, f"array {name} has shape {arrays[name].shape}, "
+                                  f"expected ({len(ids)}, {N_CLASSES[name]})")
+    return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}
+
+
+def _score(oof: _Oof, mask: np.ndarray) -> Score:
+    return competition_score(
+        {name: oof.y_true[name][mask] for name in COMPONENTS},
+        {name: oof.probabilities[name][mask].argmax(axis=1) for name in COMPONENTS},
+    )
+
+
+def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofReport:
+    """Score ``runs/<experiment>`` out of fold, tune the prior alpha, write oof.json and the per-class plot.
+
+    ``input_dir`` replaces the ``data.input`` of the run's config (for data that has moved).
+    """
+    experiment_dir = Path(experiment_dir)
+    if not experiment_dir.is_dir():
+        raise BengaliaiError(
+            f"{experiment_dir} is not a folder; expected runs/<experiment> as written by `bengaliai train`"
+        )
+    npz_paths = {k: d / OOF_NPZ for k, d in fold_dirs(experiment_dir).items() if (d / OOF_NPZ).is_file()}
+    if not npz_paths:
+        raise BengaliaiError(f"{experiment_dir}: no fold<K>/{OOF_NPZ}; `bengaliai train` writes one per fold "
+                             "after its first validated epoch")
+    config = read_run_config(npz_paths[min(npz_paths)].parent)
+    train_csv, folds_csv = run_input(config, input_dir)
+    if not train_csv.is_file():
+        raise DataError(train_csv, "file not found; the run's config.yaml names this input folder "
+                                   "(pass --input DIR if the data has moved)")
+    labels = read_train_labels(train_csv)
+    oof = gather_oof(npz_paths, labels, read_folds(folds_csv), train_csv, folds_csv)
+    if len(oof.fold) == 0:
+        raise BengaliaiError(f"{experiment_dir}: no image of {folds_csv} belongs to a trained fold "
+                             f"({', '.join(map(str, npz_paths))})")
+    everything = np.ones(len(oof.fold), dtype=bool)
+    overall = _score(oof, everything)
+    seen = unseen = None
+    if oof.unseen.any():
+        seen = _score(oof, ~oof.unseen) if (~oof.unseen).any() else None
+        unseen = _score(oof, oof.unseen)
+    fold_scores = {int(k): _score(oof, oof.fold == k).score for k in np.unique(oof.fold)}
+    counts = class_counts(labels)
+    alpha, by_alpha = tune_alpha(oof.probabilities, oof.y_true, counts)
+    png_path = experiment_dir / PER_CLASS_PNG
+    title = f"{experiment_dir.name}: out-of-fold recall per class"
+    plot_per_class_recall(oof.probabilities, oof.y_true, png_path, title)
+    report = OofReport(
+        experiment=experiment_dir.name,
+        folds=tuple(npz_paths),
+        n_images=len(oof.fold),
+        n_left_out=oof.n_left_out,
+        score=overall.score,
+        recalls={name: getattr(overall, name) for name in COMPONENTS},
+        seen=seen,
+        unseen=unseen,
+        n_unseen=int(oof.unseen.sum()),
+        fold_scores=fold_scores,
+        alpha=alpha,
+        score_with_prior=by_alpha[alpha],
+        scores_by_alpha=by_alpha,
+        class_counts={name: [int(c) for c in counts[name]] for name in COMPONENTS},
+        input_dir=train_csv.parent,
+        json_path=experiment_dir / OOF_JSON,
+        png_path=png_path,
+    )
+    write_json(report.as_json(), report.json_path)
+    log.info("%s: out-of-fold score %.4f, %.4f with prior alpha %g",
+             experiment_dir, report.score, report.score_with_prior, alpha)
+    return report

@@ -1,0 +1,182 @@
+"""Out-of-fold evaluation: each image from its own fold, the reference metric, prior tuning, oof.json and the plot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bengaliai.competition import COMPONENTS, N_CLASSES, TRAIN_CSV, compose
+from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.fileio import write_csv
+from bengaliai.folds import FOLDS_CSV
+from bengaliai.metric import competition_score
+from bengaliai.oof import OOF_JSON, PER_CLASS_PNG, evaluate_oof, read_oof_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_input(input_dir: Path, roots: list[int], folds: list[int], unseen: list[bool]) -> pd.DataFrame:
+    """train.csv (vowel and consonant 0) and train_folds.csv of the given roots; return the labels."""
+    ids = [f"Train_{i}" for i in range(len(roots))]
+    labels = pd.DataFrame({"image_id": ids, "grapheme_root": roots, "vowel_diacritic": 0, "consonant_diacritic": 0})
+    labels["grapheme"] = [compose(root, 0, 0) for root in roots]
+    write_csv(labels, input_dir / TRAIN_CSV)
+    write_csv(pd.DataFrame({"image_id": ids, "fold": folds, "unseen": unseen}), input_dir / FOLDS_CSV)
+    return labels
+
+
+def one_hot(labels: np.ndarray, n_classes: int, confidence: float = 1.0) -> np.ndarray:
+    """Probabilities with ``confidence`` on ``labels`` and the rest spread evenly."""
+    p = np.full((len(labels), n_classes), (1 - confidence) / (n_classes - 1), dtype=np.float32)
+    p[np.arange(len(labels)), labels] = confidence
+    return p
+
+
+def write_fold(experiment_dir: Path, fold: int, input_dir: Path, ids: list[str], roots: np.ndarray | None) -> Path:
+    """A fold folder with config.yaml and, unless ``roots`` is None, an oof.npz of root probabilities."""
+    run_dir = experiment_dir / f"fold{fold}"
+    run_dir.mkdir(parents=True)
+    config = {"experiment": experiment_dir.name, "epochs": 2, "folds_file": FOLDS_CSV, "model": {"arch": "resnet10"},
+              "data": {"input": str(input_dir), "cache": "crop64"}, "fold": fold}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    if roots is not None:
+        arrays = {name: one_hot(np.zeros(len(ids), dtype=np.int64), N_CLASSES[name]) for name in COMPONENTS}
+        if roots.ndim == 1:
+            arrays["grapheme_root"] = one_hot(roots, N_CLASSES["grapheme_root"], 0.9)
+        else:
+            arrays["grapheme_root"] = roots.astype(np.float32)
+        np.savez(run_dir / "oof.npz", image_id=np.asarray(ids), **arrays)
+    return run_dir
+
+
+@pytest.fixture
+def three_folds(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """12 images in 3 folds, the last of each fold unseen. Fold K predicts its own images right and the
+    unseen images of the other folds wrong, so only the own-fold selection scores 1."""
+    input_dir, experiment = tmp_path / "input", tmp_path / "runs" / "exp"
+    roots = [13, 22, 23, 38] * 3
+    folds = [i // 4 for i in range(12)]
+    unseen = [i % 4 == 3 for i in range(12)]
+    labels = write_input(input_dir, roots, folds, unseen)
+    for fold in range(3):
+        rows = [i for i in range(12) if folds[i] == fold or unseen[i]]
+        predicted = np.array([roots[i] if folds[i] == fold else 0 for i in rows])
+        write_fold(experiment, fold, input_dir, [f"Train_{i}" for i in rows], predicted)
+    return input_dir, experiment, labels
+
+
+def test_each_image_is_taken_from_its_own_fold_including_unseen(three_folds: tuple[Path, Path, pd.DataFrame]) -> None:
+    _, experiment, _ = three_folds
+    report = evaluate_oof(experiment)
+    assert report.folds == (0, 1, 2)
+    assert (report.n_images, report.n_left_out, report.n_unseen) == (12, 0, 3)
+    assert report.score == pytest.approx(1.0)
+    assert report.seen is not None and report.unseen is not None
+    assert report.seen.score == pytest.approx(1.0) and report.unseen.score == pytest.approx(1.0)
+    assert report.fold_scores == pytest.approx({0: 1.0, 1: 1.0, 2: 1.0})
+
+
+def test_folds_without_oof_are_left_out(three_folds: tuple[Path, Path, pd.DataFrame]) -> None:
+    _, experiment, _ = three_folds
+    (experiment / "fold2" / "oof.npz").unlink()
+    report = evaluate_oof(experiment)
+    assert report.folds == (0, 1)
+    assert (report.n_images, report.n_left_out, report.n_unseen) == (8, 4, 2)
+    assert list(report.fold_scores) == [0, 1]
+
+
+def test_missing_input_and_foreign_ids_name_the_file(
+    three_folds: tuple[Path, Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    input_dir, experiment, _ = three_folds
+    moved = tmp_path / "moved"
+    shutil.move(input_dir, moved)
+    with pytest.raises(DataError, match="--input"):
+        evaluate_oof(experiment)
+    assert evaluate_oof(experiment, input_dir=moved).score == pytest.approx(1.0)
+    with np.load(experiment / "fold1" / "oof.npz") as data:
+        arrays = dict(data)
+    arrays["image_id"] = arrays["image_id"].astype("U20")
+    arrays["image_id"][0] = "Train_999"
+    np.savez(experiment / "fold1" / "oof.npz", **arrays)
+    with pytest.raises(DataError, match=r"fold1.oof\.npz.*Train_999"):
+        evaluate_oof(experiment, input_dir=moved)
+
+
+def test_an_experiment_without_oof_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(BengaliaiError, match="not a folder"):
+        evaluate_oof(tmp_path / "nothing")
+    write_fold(tmp_path / "exp", 0, tmp_path, [], None)
+    with pytest.raises(BengaliaiError, match="no fold<K>/oof.npz"):
+        evaluate_oof(tmp_path / "exp")
+    assert read_oof_report(tmp_path / "exp") is None
+
+
+def _prior_case(tmp_path: Path, rare_probability: float) -> Path:
+    """30 images of a frequent root and 10 of a rare one, predicted with probability of the rare root
+    ``rare_probability`` on rare images (0.1 on the frequent ones)."""
+    input_dir, experiment = tmp_path / "input", tmp_path / "runs" / "prior"
+    roots = [13] * 30 + [22] * 10
+    write_input(input_dir, roots, [i % 2 for i in range(40)], [False] * 40)
+    for fold in range(2):
+        rows = list(range(fold, 40, 2))
+        p = np.zeros((len(rows), N_CLASSES["grapheme_root"]))
+        for j, i in enumerate(rows):
+            p[j, 22] = rare_probability if roots[i] == 22 else 0.1
+            p[j, 13] = 1 - p[j, 22]
+        write_fold(experiment, fold, input_dir, [f"Train_{i}" for i in rows], p)
+    return experiment
+
+
+def test_prior_alpha_is_positive_where_it_helps_and_zero_where_it_cannot(tmp_path: Path) -> None:
+    # Rare images lean 60:40 to the frequent root; frequencies 31:11 (add-one) flip them from alpha 0.4.
+    helped = evaluate_oof(_prior_case(tmp_path / "a", rare_probability=0.4))
+    assert helped.score == pytest.approx(0.75)  # root recall 0.5, weighted 2:1:1 with two perfect components
+    assert helped.alpha == pytest.approx(0.4)
+    assert helped.score_with_prior == pytest.approx(1.0)
+    assert helped.scores_by_alpha[0.0] == pytest.approx(helped.score)
+    # Already right with a wide margin: no alpha in the grid changes a decision, so 0 is kept.
+    unhelped = evaluate_oof(_prior_case(tmp_path / "b", rare_probability=0.99))
+    assert unhelped.alpha == 0.0
+    assert unhelped.score_with_prior == unhelped.score == pytest.approx(1.0)
+
+
+def test_tiny_run_matches_the_metric_by_hand_and_writes_its_report(tiny_run: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_run.parent.parent, root, ignore=shutil.ignore_patterns("*.pt", "*.parquet", "resize48*"))
+    input_dir, experiment = root / "input", root / "runs" / tiny_run.name
+    report = evaluate_oof(experiment, input_dir=input_dir)
+
+    labels = pd.read_csv(input_dir / TRAIN_CSV).set_index("image_id")
+    folds = pd.read_csv(input_dir / FOLDS_CSV).set_index("image_id")
+    truth, predicted = [], []
+    for fold in range(3):
+        with np.load(experiment / f"fold{fold}" / "oof.npz") as data:
+            own = (folds.loc[data["image_id"], "fold"] == fold).to_numpy()
+            truth.append(labels.loc[data["image_id"][own], list(COMPONENTS)])
+            predicted.append(np.stack([data[name][own].argmax(axis=1) for name in COMPONENTS], axis=1))
+    expected = competition_score(pd.concat(truth), np.concatenate(predicted))
+    assert report.n_images == len(labels) == sum(len(t) for t in truth)
+    assert report.score == pytest.approx(expected.score)
+    assert report.recalls == pytest.approx({name: getattr(expected, name) for name in COMPONENTS})
+    assert report.seen is None and report.unseen is None  # the tiny run holds no grapheme out
+
+    saved = read_oof_report(experiment)
+    assert saved == json.loads((experiment / OOF_JSON).read_text(encoding="utf-8"))
+    keys = {"experiment", "folds", "n_images", "n_left_out", "score", "recalls", "seen", "unseen", "fold_scores"}
+    keys.add("prior")
+    assert keys <= set(saved)
+    assert saved["folds"] == [0, 1, 2] and saved["seen"] is None
+    assert set(saved["prior"]) >= {"alpha", "score", "score_without", "scores_by_alpha", "class_counts"}
+    assert saved["prior"]["scores_by_alpha"]["0.0"] == pytest.approx(report.score)
+    counts = saved["prior"]["class_counts"]
+    assert [len(counts[name]) for name in COMPONENTS] == [N_CLASSES[name] for name in COMPONENTS]
+    assert sum(counts["grapheme_root"]) == len(labels)
+    assert (experiment / PER_CLASS_PNG).read_bytes()[:8] == PNG_MAGIC
+    assert f"{report.score:.4f}" in report.summary()
