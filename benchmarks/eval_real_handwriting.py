@@ -1,13 +1,15 @@
 """Score a model trained on synthetic data against labelled real handwriting.
 
-    python benchmarks/eval_real_handwriting.py --checkpoint runs/<exp>/fold0/best.pt \
+    python benchmarks/eval_real_handwriting.py --run runs/<exp> [--folds all|0,1] [--tta N] [--alpha auto|A] \
         --real ../shared/data/real_handwriting_dev [--sheet out.png]
+    python benchmarks/eval_real_handwriting.py --checkpoint runs/<exp>/fold0/best.pt --real ...
 
 The folder holds 137x236 PNGs (dark ink on white) and ``labels.csv`` with the competition's label
-columns. The images go through the same ``preprocess_batch`` as training (settings read from the
-checkpoint) and are scored with the competition metric. Never train on this folder: it measures
-how far the synthetic data is from real writing. ``--sheet`` draws the images with their
-predictions (red where the root is wrong).
+columns. The images go through the inference path of ``bengaliai predict`` (the same
+``preprocess_batch`` settings as training, read from the checkpoints; fold ensemble, test-time
+views and prior correction as asked) and are scored with the competition metric. Never train on
+this folder: it measures how far the synthetic data is from real writing. ``--sheet`` draws the
+images with their predictions (red where the root is wrong).
 """
 
 from __future__ import annotations
@@ -19,15 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import torch
 
-from bengaliai.checkpoint import load_checkpoint
 from bengaliai.competition import COMPONENTS, HEIGHT, WIDTH
-from bengaliai.config import from_dict
-from bengaliai.data import to_model_input
+from bengaliai.inference import Ensemble, InferenceConfig
 from bengaliai.metric import competition_score
+from bengaliai.predict import Prior, fold_checkpoints, load_models, resolve_prior, training_input
 from bengaliai.preprocess import PreprocessConfig, preprocess_batch
-from bengaliai.train import TrainConfig
+from bengaliai.priors import apply_prior
 
 log = logging.getLogger("eval_real_handwriting")
 
@@ -45,19 +45,15 @@ def load_images(folder: Path, image_ids: list[str]) -> np.ndarray:
     return images
 
 
-@torch.inference_mode()
-def predict(checkpoint: Path, images: np.ndarray) -> dict[str, np.ndarray]:
-    from bengaliai.model import build_model
-
-    state = load_checkpoint(checkpoint)
-    config = from_dict(TrainConfig, state["config"])
-    model = build_model(config.model)
-    model.load_state_dict(state["weights"])
-    model.eval()
-    prepared = preprocess_batch(images, PreprocessConfig(**state["preprocess"]))
-    x = to_model_input(torch.from_numpy(prepared).unsqueeze(1), config.data, torch.device("cpu"), False)
-    logits = model(x)
-    return {name: logits[name].argmax(1).numpy() for name in COMPONENTS}
+def predict(checkpoints: list[Path], images: np.ndarray, tta: int, prior: Prior) -> dict[str, np.ndarray]:
+    """Predicted labels of the fold ensemble, exactly as ``bengaliai predict`` computes them."""
+    config = InferenceConfig(tta=tta)
+    models, device = load_models(checkpoints, config)
+    prepared = preprocess_batch(images, PreprocessConfig(**models[0].preprocess))
+    probabilities = Ensemble(models, config, device).predict(prepared)
+    if prior.alpha:
+        probabilities = apply_prior(probabilities, prior.counts or {}, prior.alpha)
+    return {name: probabilities[name].argmax(1) for name in COMPONENTS}
 
 
 def contact_sheet(images: np.ndarray, truth: pd.DataFrame, pred: dict[str, np.ndarray], out: Path) -> None:
@@ -77,26 +73,35 @@ def contact_sheet(images: np.ndarray, truth: pd.DataFrame, pred: dict[str, np.nd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="one fold's best.pt")
+    source.add_argument("--run", type=Path, help="experiment folder runs/<exp> (with --folds)")
+    parser.add_argument("--folds", default="all", help="folds of --run to ensemble (default: all)")
+    parser.add_argument("--tta", type=int, default=1, help="test-time views (default: 1 = none)")
+    parser.add_argument("--alpha", default="0", help="prior correction: a number, or auto for oof.json's (default: 0)")
     parser.add_argument("--real", type=Path, required=True, help="folder with PNGs and labels.csv")
     parser.add_argument("--sheet", type=Path, default=None)
     args = parser.parse_args()
+    checkpoints = [args.checkpoint] if args.checkpoint else fold_checkpoints(args.run, args.folds)
+    experiment = args.run or args.checkpoint.parent.parent
+    alpha = None if args.alpha == "auto" else float(args.alpha)
+    prior = resolve_prior(experiment, alpha, Path(training_input(checkpoints[0])))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     truth = pd.read_csv(args.real / "labels.csv", dtype={"image_id": str}, keep_default_na=False)
     images = load_images(args.real, truth["image_id"].tolist())
-    pred = predict(args.checkpoint, images)
+    pred = predict(checkpoints, images, args.tta, prior)
     score = competition_score({n: truth[n].to_numpy() for n in COMPONENTS}, pred)
     # On a few hundred images many predicted classes never occur in the truth; the metric (sklearn's
     # macro recall, as the competition computed it) counts each as a class of recall 0, so plain
     # accuracy is printed beside it to tell "wrong" from "penalised for variety".
     accuracy = {n: float((pred[n] == truth[n].to_numpy()).mean()) for n in COMPONENTS}
     log.info("%d real images from %s", len(truth), args.real)
-    log.info("| checkpoint | root | vowel | consonant | score | accuracy root / vowel / consonant |")
-    log.info("|---|---|---|---|---|---|")
+    log.info("| model | tta | alpha | root | vowel | consonant | score | accuracy root / vowel / consonant |")
+    log.info("|---|---|---|---|---|---|---|---|")
     log.info(
-        "| %s | %.4f | %.4f | %.4f | %.4f | %.3f / %.3f / %.3f |",
-        args.checkpoint, score.grapheme_root, score.vowel_diacritic, score.consonant_diacritic, score.score,
-        *accuracy.values(),
+        "| %s | %d | %g | %.4f | %.4f | %.4f | %.4f | %.3f / %.3f / %.3f |",
+        ", ".join(map(str, checkpoints)), args.tta, prior.alpha, score.grapheme_root, score.vowel_diacritic,
+        score.consonant_diacritic, score.score, *accuracy.values(),
     )
     if args.sheet:
         contact_sheet(images, truth, pred, args.sheet)
