@@ -1,6 +1,6 @@
 """The ``bengaliai`` command line: one subcommand per pipeline stage.
 
-download|synth -> prepare -> folds -> (train -> predict -> kernel, in later stages). Stage
+download|synth -> prepare -> folds -> train -> oof|leaderboard -> predict -> kernel. Stage
 modules are imported only when their subcommand runs, so ``--help`` is instant and nothing
 heavy happens at import. Errors the user can fix end as one message on stderr and exit 2.
 """
@@ -13,9 +13,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bengaliai import __version__
 from bengaliai.errors import BengaliaiError
+
+if TYPE_CHECKING:  # the stage modules load only when their subcommand runs
+    from bengaliai.inference import InferenceConfig
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def _alpha(text: str) -> float | None:
     return value
 
 
-def _inference_config(args: argparse.Namespace) -> object:
+def _inference_config(args: argparse.Namespace) -> InferenceConfig:
     from bengaliai.inference import InferenceConfig
 
     return InferenceConfig(
@@ -108,7 +112,7 @@ def _run_predict(args: argparse.Namespace) -> None:
     from bengaliai.predict import predict
 
     result = predict(
-        args.run, input_dir=args.input, folds=args.folds, out=args.out, config=_inference_config(args),  # type: ignore[arg-type]
+        args.run, input_dir=args.input, folds=args.folds, out=args.out, config=_inference_config(args),
         alpha=args.alpha, workers=args.workers, block_images=args.block_images,
     )
     print(result.summary())
@@ -118,7 +122,7 @@ def _run_kernel(args: argparse.Namespace) -> None:
     from bengaliai.kernel import build_kernel, push_kernel
 
     build = build_kernel(
-        args.run, args.out, folds=args.folds, config=_inference_config(args), alpha=args.alpha,  # type: ignore[arg-type]
+        args.run, args.out, folds=args.folds, config=_inference_config(args), alpha=args.alpha,
         user=args.user, gpu=args.gpu,
     )
     print(build.summary())
@@ -167,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bengaliai",
         description="Bengali.AI Handwritten Grapheme Classification pipeline: "
-        "download|synth -> prepare -> folds -> train -> predict -> kernel.",
+        "download|synth -> prepare -> folds -> train -> oof|leaderboard -> predict -> kernel.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
@@ -317,9 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the whole pipeline on a small synthetic dataset",
         description="synth (6,000 train and 1,200 test images) -> prepare (crop, 64 px) -> folds (5, with 20 "
-        "unseen graphemes) -> train (a small ResNet-18, 12 epochs, folds 0 and 1) inside WORKDIR: data in "
-        "WORKDIR/input, runs in WORKDIR/runs/demo. Prints where everything is and the validation scores. "
-        "Data steps whose outputs already exist are skipped; the demo run is trained afresh each time.",
+        "unseen graphemes) -> train (a small ResNet-18, 12 epochs, folds 0 and 1) -> oof (score, prior alpha) -> "
+        "predict (2-fold ensemble) -> leaderboard -> kernel build, inside WORKDIR: data in WORKDIR/input, runs in "
+        "WORKDIR/runs/demo, the submission in WORKDIR/submissions/demo.csv, the Kaggle kernel in WORKDIR/kernel. "
+        "Prints where everything is and the scores (validation, out of fold, and test against the synthetic "
+        "labels). Data steps whose outputs already exist are skipped; the demo run is trained afresh each time.",
     )
     p.add_argument("--workdir", type=Path, default=Path("."), help="working directory (default: .)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
