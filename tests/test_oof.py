@@ -180,3 +180,19 @@ def test_tiny_run_matches_the_metric_by_hand_and_writes_its_report(tiny_run: Pat
     assert sum(counts["grapheme_root"]) == len(labels)
     assert (experiment / PER_CLASS_PNG).read_bytes()[:8] == PNG_MAGIC
     assert f"{report.score:.4f}" in report.summary()
+
+
+def test_a_gain_below_the_noise_keeps_alpha_zero() -> None:
+    from bengaliai.priors import tune_alpha
+
+    # Two classes per component; the prior flips one image of 2,000 in the rare root class.
+    n = 2000
+    y_true = {name: np.zeros(n, dtype=np.int64) for name in COMPONENTS}
+    y_true["grapheme_root"][:2] = 1
+    probs = {name: np.tile([0.9, 0.1] + [0.0] * (N_CLASSES[name] - 2), (n, 1)).astype(np.float32) for name in COMPONENTS}
+    probs["grapheme_root"][0, :2] = [0.55, 0.45]
+    counts = {name: np.array([n - 2, 2] + [0] * (N_CLASSES[name] - 2)) for name in COMPONENTS}
+    best, scores = tune_alpha(probs, y_true, counts, min_gain=0.0)
+    assert best > 0 and scores[best] > scores[0.0]
+    kept, _ = tune_alpha(probs, y_true, counts, min_gain=scores[best] - scores[0.0] + 1e-9)
+    assert kept == 0.0
