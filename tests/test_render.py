@@ -161,3 +161,38 @@ def test_glyph_cache_is_bounded() -> None:
     for i, grapheme in enumerate(seen_graphemes()[:20]):
         small.render(render_text(grapheme), np.random.default_rng(i))
     assert small.cached_glyphs <= 3
+
+
+def test_thinning_leaves_a_connected_one_pixel_centre_line() -> None:
+    import cv2
+
+    bar = np.zeros((40, 80), dtype=np.uint8)
+    bar[10:18, 5:70] = 1
+    cv2.circle(bar, (40, 28), 8, 1, 3)  # a ring hanging below the bar: its loop must survive
+    centre = render.thin(bar)
+    assert set(np.unique(centre)) <= {0, 1}
+    assert (centre <= bar).all()
+    assert (centre[:, 10:30].sum(axis=0) == 1).all()  # one pixel across the bar, away from the ends
+    assert cv2.connectedComponents(centre, connectivity=8)[0] - 1 == 1
+    # The ring's hole stays a hole: thinning keeps the topology.
+    assert cv2.connectedComponents((1 - centre).astype(np.uint8), connectivity=4)[0] - 1 == 2
+
+
+def test_pen_strokes_have_one_width_where_the_typeface_has_two() -> None:
+    import cv2
+
+    def widths(pen_p: float) -> np.ndarray:
+        config = RenderConfig(
+            fonts=("tiro-bangla-400.ttf",), pen_p=pen_p, stroke_width=(6.0, 6.0), blur_sigma=(0.0, 0.0),
+            noise_std=(0.0, 0.0), elastic_amplitude=(0.0, 0.0),
+        )
+        out = []
+        for i, grapheme in enumerate(seen_graphemes()[:40]):
+            ink = (Renderer(config).render(render_text(grapheme), np.random.default_rng(i)) < 128).astype(np.uint8)
+            distance = cv2.distanceTransform(ink, cv2.DIST_L2, 5)
+            out.append(2 * distance[render.thin(ink) == 1])
+        return np.concatenate(out)
+
+    pen, typeface = widths(1.0), widths(0.0)
+    assert abs(np.median(pen) - 6) <= 1.5
+    assert np.std(pen) < 0.7 * np.std(typeface)

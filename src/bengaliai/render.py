@@ -2,7 +2,8 @@
 
 Each (font, text) is shaped once with Pillow + raqm at a fixed size and kept as an ink mask;
 every sample then warps that mask with cv2 (affine + elastic in one remap), sets the stroke
-width with dilate/erode, places it at a random size and position inside the frame without
+width with dilate/erode (or, for half the samples, redraws the centre lines with a round pen of
+one width, as a ballpoint writes), places it at a random size and position inside the frame without
 clipping, blurs it and composes dark ink on noisy light paper. Output depends only on the text,
 the config and the generator passed in, so datasets are reproducible whatever the process.
 """
@@ -53,6 +54,10 @@ class RenderConfig:
     elastic_amplitude: tuple[float, float] = (1.0, 5.0)  # displacement std, output pixels
     elastic_cells: tuple[int, int] = (2, 5)  # coarse grid cells per side of the glyph
     stroke_width: tuple[float, float] = (3.5, 7.5)  # output pixels, like a pen
+    # Share of samples redrawn along the glyph's centre line with a round pen of one width: no
+    # thick-thin contrast of the typeface, like a ballpoint (0 keeps every typeface's own strokes).
+    # 0.5 scored best on the real handwriting dev set (BENCHMARKS.md): 0.485 against 0.453 at 0.
+    pen_p: float = 0.5
     headline_extend_p: float = 0.6  # writers often draw the matra past the letters
     headline_extend: tuple[float, float] = (0.05, 0.35)  # of the glyph width, per side
     blur_sigma: tuple[float, float] = (0.0, 1.1)
@@ -179,7 +184,12 @@ class Renderer:
         mask = _extend_headline(glyph, rng, c)
         scale = rng.uniform(*c.body_height) / self._body[font_index]
         ink = _warp(mask, scale, rng, c)
-        ink = _set_stroke(ink, glyph.stroke * scale, rng.uniform(*c.stroke_width))
+        width = rng.uniform(*c.stroke_width)
+        # Drawn only when enabled, so that pen_p=0 leaves the random stream (and every image) as it was.
+        if c.pen_p > 0 and rng.random() < c.pen_p:
+            ink = _pen_stroke(ink, width)
+        else:
+            ink = _set_stroke(ink, glyph.stroke * scale, width)
         return _compose(ink, rng, c)
 
 
@@ -237,6 +247,36 @@ def _set_stroke(ink: np.ndarray, current: float, target: float) -> np.ndarray:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (change + 1, change + 1))
         return cv2.erode(ink, kernel)
     return ink
+
+
+def thin(binary: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning: the one-pixel centre lines of a 0/1 mask, connectivity kept."""
+    img = np.pad(binary.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p2, p3, p4, p5 = img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:]
+            p6, p7, p8, p9 = img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2]
+            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
+            neighbours = sum(p.astype(np.int32) for p in ring[:8])
+            transitions = sum(((a == 0) & (b == 1)).astype(np.int32) for a, b in zip(ring[:8], ring[1:], strict=True))
+            if step == 0:
+                keep_corner = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
+            else:
+                keep_corner = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
+            remove = (img[1:-1, 1:-1] == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & keep_corner
+            if remove.any():
+                img[1:-1, 1:-1][remove] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1]
+
+
+def _pen_stroke(ink: np.ndarray, width: float) -> np.ndarray:
+    """Redraw the strokes along their centre lines with a round pen ``width`` pixels wide."""
+    centre = thin((ink > 127).astype(np.uint8)) * np.uint8(255)
+    size = max(2, int(round(width)))
+    return cv2.dilate(centre, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
 
 
 def _compose(ink: np.ndarray, rng: np.random.Generator, c: RenderConfig) -> np.ndarray:
