@@ -196,3 +196,32 @@ def test_pen_strokes_have_one_width_where_the_typeface_has_two() -> None:
     pen, typeface = widths(1.0), widths(0.0)
     assert abs(np.median(pen) - 6) <= 1.5
     assert np.std(pen) < 0.7 * np.std(typeface)
+
+
+def _reference_thin(binary: np.ndarray) -> np.ndarray:
+    """Zhang-Suen as the paper states it, pixel by pixel within each sub-iteration's snapshot."""
+    img = np.pad(binary.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            snapshot = img.copy()
+            for y, x in zip(*np.nonzero(snapshot[1:-1, 1:-1]), strict=True):
+                y, x = y + 1, x + 1
+                p = [snapshot[y + dy, x + dx] for dy, dx in render._RING]
+                transitions = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
+                p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
+                corner = (p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0) if step == 0 else (p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0)
+                if 2 <= sum(p) <= 6 and transitions == 1 and corner:
+                    img[y, x] = 0
+                    changed = True
+        if not changed:
+            return img[1:-1, 1:-1]
+
+
+def test_table_thinning_equals_the_reference_algorithm() -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        blob = (cv2.GaussianBlur(rng.random((30, 40)), (0, 0), 2.0) > 0.5).astype(np.uint8)
+        np.testing.assert_array_equal(render.thin(blob), _reference_thin(blob))
