@@ -35,10 +35,11 @@ import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from bengaliai.competition import TEST_COMPONENT_ORDER, TEST_CSV, image_parquet_name  # noqa: E402
+from bengaliai.competition import TEST_CSV, image_parquet_name  # noqa: E402
 from bengaliai.config import to_dict  # noqa: E402
 from bengaliai.device import use_bf16  # noqa: E402
 from bengaliai.fileio import write_csv  # noqa: E402
+from bengaliai.labels import make_test_rows  # noqa: E402
 from bengaliai.model import ModelConfig, build_model  # noqa: E402
 from bengaliai.parquet_images import read_images, write_image_parquet  # noqa: E402
 from bengaliai.preprocess import PreprocessConfig  # noqa: E402
@@ -70,13 +71,7 @@ def make_test_set(workdir: Path, files: int, per_file: int) -> Path:
         tiled = images[np.arange(per_file) % len(images)]
         write_image_parquet(input_dir / image_parquet_name("test", f), file_ids, tiled)
         ids += file_ids
-    rows = pd.DataFrame(
-        {
-            "row_id": [f"{i}_{c}" for i in ids for c in TEST_COMPONENT_ORDER],
-            "image_id": [i for i in ids for _ in TEST_COMPONENT_ORDER],
-            "component": [c for _ in ids for c in TEST_COMPONENT_ORDER],
-        }
-    )
+    rows = make_test_rows(ids)
     write_csv(rows, input_dir / TEST_CSV)
     return input_dir
 

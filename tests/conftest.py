@@ -14,7 +14,6 @@ from bengaliai.competition import (
     COMPONENTS,
     HEIGHT,
     SAMPLE_SUBMISSION_CSV,
-    TEST_COMPONENT_ORDER,
     TEST_CSV,
     TRAIN_CSV,
     WIDTH,
@@ -22,6 +21,7 @@ from bengaliai.competition import (
     image_parquet_name,
 )
 from bengaliai.fileio import write_csv
+from bengaliai.labels import make_test_rows
 from bengaliai.parquet_images import write_image_parquet
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -84,16 +84,9 @@ def write_pattern_test(root_dir: Path, n_test: int, seed: int = 1, n_files: int 
         rows.append((f"Test_{i}", *labels, compose(*labels)))
         images.append(pattern_image(*labels, rng))
     truth = pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"])
-    row_ids = [f"{image_id}_{c}" for image_id in truth["image_id"] for c in TEST_COMPONENT_ORDER]
-    test_rows = pd.DataFrame(
-        {
-            "row_id": row_ids,
-            "image_id": [image_id for image_id in truth["image_id"] for _ in TEST_COMPONENT_ORDER],
-            "component": [c for _ in truth["image_id"] for c in TEST_COMPONENT_ORDER],
-        }
-    )
+    test_rows = make_test_rows(truth["image_id"].tolist())
     write_csv(test_rows, root_dir / TEST_CSV)
-    write_csv(pd.DataFrame({"row_id": row_ids, "target": 0}), root_dir / SAMPLE_SUBMISSION_CSV)
+    write_csv(pd.DataFrame({"row_id": test_rows["row_id"], "target": 0}), root_dir / SAMPLE_SUBMISSION_CSV)
     stack = np.stack(images)
     for f, part in enumerate(np.array_split(np.arange(n_test), n_files)):
         write_image_parquet(root_dir / image_parquet_name("test", f), truth["image_id"].iloc[part].tolist(), stack[part])

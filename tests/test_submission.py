@@ -8,20 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bengaliai.competition import TEST_COMPONENT_ORDER
 from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.labels import make_test_rows
 from bengaliai.submission import build_submission, validate_submission, write_submission
 
 
 def _rows(n: int) -> pd.DataFrame:
-    ids = [f"Test_{i}" for i in range(n)]
-    return pd.DataFrame(
-        {
-            "row_id": [f"{i}_{c}" for i in ids for c in TEST_COMPONENT_ORDER],
-            "image_id": [i for i in ids for _ in TEST_COMPONENT_ORDER],
-            "component": [c for _ in ids for c in TEST_COMPONENT_ORDER],
-        }
-    )
+    return make_test_rows([f"Test_{i}" for i in range(n)])
 
 
 def _labels(n: int) -> dict[str, np.ndarray]:

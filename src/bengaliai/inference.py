@@ -79,19 +79,21 @@ class FoldModel:
     source: Path
 
 
-def slim_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """What inference needs from a training checkpoint: no optimizer, no history (a third the size)."""
+def slim_state(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
+    """What inference needs from a training checkpoint: no optimizer, no history (a third the size).
+
+    A slim checkpoint passes through unchanged. ``source`` names the file in the error.
+    """
     keys = ("config", "fold", "epoch", "best_score", "weights", "preprocess")
     missing = [key for key in keys if key not in checkpoint]
     if missing:
-        raise BengaliaiError(f"checkpoint lacks {', '.join(missing)}; was it written by `bengaliai train`?")
+        raise BengaliaiError(f"{source}: checkpoint lacks {', '.join(missing)}; was it written by `bengaliai train`?")
     return {key: checkpoint[key] for key in keys}
 
 
 def load_fold_model(path: Path, device: torch.device, channels_last: bool = True) -> FoldModel:
     """Rebuild the network of a checkpoint (``best.pt`` or a slim kernel copy) with its weights."""
-    state = load_checkpoint(path, "cpu")
-    state = slim_state(state) if "weights" in state else state
+    state = slim_state(load_checkpoint(path, "cpu"), path)
     try:
         model_config = from_dict(ModelConfig, state["config"]["model"], where=f"{path}: model")
         data = state["config"]["data"]

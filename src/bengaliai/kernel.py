@@ -198,7 +198,7 @@ def build_kernel(
 def _write_weights(checkpoints: list[Path], dataset_dir: Path) -> tuple[list[str], list[int]]:
     names, folds = [], []
     for path in checkpoints:
-        state = slim_state(load_checkpoint(path))
+        state = slim_state(load_checkpoint(path), path)
         name = f"fold{state['fold']}.pt"
         with atomic_path(dataset_dir / name) as tmp:
             torch.save(state, tmp)

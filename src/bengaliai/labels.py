@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import COMPONENTS, N_CLASSES, TEST_COLUMNS, TRAIN_COLUMNS
+from bengaliai.competition import COMPONENTS, N_CLASSES, TEST_COLUMNS, TEST_COMPONENT_ORDER, TRAIN_COLUMNS
 from bengaliai.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,18 @@ def read_train_labels(path: Path) -> pd.DataFrame:
     result = pd.DataFrame({"image_id": frame["image_id"], **labels, "grapheme": frame["grapheme"]})
     log.debug("%s: %d images, %d graphemes", path, len(result), result["grapheme"].nunique())
     return result
+
+
+def make_test_rows(image_ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of test.csv for ``image_ids``, as Kaggle writes them: three per image, in
+    ``TEST_COMPONENT_ORDER``, ``row_id`` = ``{image_id}_{component}``."""
+    return pd.DataFrame(
+        {
+            "row_id": [f"{i}_{c}" for i in image_ids for c in TEST_COMPONENT_ORDER],
+            "image_id": [i for i in image_ids for _ in TEST_COMPONENT_ORDER],
+            "component": [c for _ in image_ids for c in TEST_COMPONENT_ORDER],
+        }
+    )
 
 
 def read_test_rows(path: Path) -> pd.DataFrame:

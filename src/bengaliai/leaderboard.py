@@ -19,7 +19,8 @@ import pandas as pd
 
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import n_folds, read_folds
-from bengaliai.oof import OOF_JSON, OOF_NPZ, evaluate_oof, fold_dirs, read_oof_report, read_run_config, run_input
+from bengaliai.oof import OOF_JSON, OOF_NPZ, evaluate_oof, read_oof_report
+from bengaliai.runinfo import CONFIG_YAML, fold_dirs, read_run_config, run_input
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.Dat
     """
     runs_dir = Path(runs_dir)
     candidates = sorted(d for d in runs_dir.iterdir() if d.is_dir()) if runs_dir.is_dir() else []
-    experiments = [d for d in candidates if any((f / "config.yaml").is_file() for f in fold_dirs(d).values())]
+    experiments = [d for d in candidates if any((f / CONFIG_YAML).is_file() for f in fold_dirs(d).values())]
     if not experiments:
         raise BengaliaiError(
             f"no experiments in {runs_dir}: looked for {runs_dir}/<experiment>/fold<K>/config.yaml; "
@@ -58,7 +59,7 @@ def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.Dat
 
 def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[str, Any]:
     """The leaderboard row of one experiment folder."""
-    folds = {k: d for k, d in fold_dirs(experiment_dir).items() if (d / "config.yaml").is_file()}
+    folds = {k: d for k, d in fold_dirs(experiment_dir).items() if (d / CONFIG_YAML).is_file()}
     config = read_run_config(folds[min(folds)])
     total = _n_folds(config, input_dir)
     done = [k for k, d in folds.items() if (d / "best.pt").is_file()]

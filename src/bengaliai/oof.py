@@ -12,30 +12,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from bengaliai.competition import COMPONENTS, N_CLASSES, TRAIN_CSV
+from bengaliai.competition import COMPONENTS, N_CLASSES
 from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.fileio import write_json
-from bengaliai.folds import FOLDS_CSV, align_folds, read_folds
+from bengaliai.folds import align_folds, read_folds
 from bengaliai.labels import read_train_labels
 from bengaliai.metric import Score, competition_score
 from bengaliai.plots import plot_per_class_recall
 from bengaliai.priors import class_counts, tune_alpha
+from bengaliai.runinfo import fold_dirs, read_run_config, run_input
 
 log = logging.getLogger(__name__)
 
 OOF_JSON = "oof.json"
 OOF_NPZ = "oof.npz"
 PER_CLASS_PNG = "per_class_recall.png"
-_FOLD_DIR = re.compile(r"fold(\d+)")
 _SHOW = 5
 
 
@@ -109,39 +107,6 @@ def _score_json(score: Score | None, n_images: int) -> dict[str, Any] | None:
         return None
     recalls = {name: getattr(score, name) for name in COMPONENTS}
     return {"score": score.score, "recalls": recalls, "n_images": n_images}
-
-
-def fold_dirs(experiment_dir: Path) -> dict[int, Path]:
-    """The ``fold<K>`` folders of an experiment, by fold number (ascending)."""
-    experiment_dir = Path(experiment_dir)
-    if not experiment_dir.is_dir():
-        return {}
-    found = {}
-    for path in experiment_dir.iterdir():
-        match = _FOLD_DIR.fullmatch(path.name)
-        if match and path.is_dir():
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The resolved training config saved in a fold's ``config.yaml``, as a plain dict."""
-    path = Path(run_dir) / "config.yaml"
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "file not found; `bengaliai train` writes it when a fold starts") from None
-    except yaml.YAMLError as error:
-        raise DataError(path, f"not valid YAML: {error}") from None
-    if not isinstance(config, dict):
-        raise DataError(path, "expected a mapping of settings")
-    return config
-
-
-def run_input(config: dict[str, Any], input_dir: Path | None = None) -> tuple[Path, Path]:
-    """train.csv and the folds file of a run: its ``data.input`` unless ``input_dir`` overrides it."""
-    base = Path(input_dir) if input_dir is not None else Path(str(config.get("data", {}).get("input", "input")))
-    return base / TRAIN_CSV, base / str(config.get("folds_file", FOLDS_CSV))
 
 
 def read_oof_report(experiment_dir: Path) -> dict[str, Any] | None:

@@ -13,7 +13,6 @@ too, so its submission equals this one byte for byte.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from bengaliai.parquet_images import iter_image_blocks, open_image_file, read_im
 from bengaliai.prepare import find_image_files
 from bengaliai.preprocess import PreprocessConfig, preprocess_batch
 from bengaliai.priors import apply_prior, class_counts
+from bengaliai.runinfo import CONFIG_YAML, fold_dirs, is_fold_dir_name, read_run_config
 from bengaliai.submission import build_submission, write_probabilities, write_submission
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,9 @@ class PredictResult:
 def fold_checkpoints(experiment_dir: Path, folds: str = "all") -> list[Path]:
     """``best.pt`` of each requested fold of ``runs/<experiment>`` (``all``: every trained fold)."""
     experiment_dir = Path(experiment_dir)
-    found = {}
-    for path in experiment_dir.glob("fold*/best.pt"):
-        match = re.fullmatch(r"fold(\d+)", path.parent.name)
-        if match:
-            found[int(match.group(1))] = path
+    found = {k: d / "best.pt" for k, d in fold_dirs(experiment_dir).items() if (d / "best.pt").is_file()}
     if not found:
-        hint = " (pass runs/<experiment>, not a fold folder)" if re.fullmatch(r"fold\d+", experiment_dir.name) else ""
+        hint = " (pass runs/<experiment>, not a fold folder)" if is_fold_dir_name(experiment_dir.name) else ""
         raise BengaliaiError(f"{experiment_dir}: no fold<K>/best.pt here{hint}; train with `bengaliai train` first")
     if folds == "all":
         return [found[k] for k in sorted(found)]
@@ -123,10 +119,10 @@ def predict_files(
     preprocess = PreprocessConfig(**ensemble.models[0].preprocess)
     ids: list[str] = []
     parts: list[dict[str, np.ndarray]] = []
-    total = sum(open_image_file(path).metadata.num_rows for path in files)
+    parquets = [open_image_file(path) for path in files]  # footers only: every schema checked up front
+    total = sum(parquet.metadata.num_rows for parquet in parquets)
     with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(total=total, desc="predict", unit="img", disable=None) as bar:
-        for path in files:
-            parquet = open_image_file(path)
+        for path, parquet in zip(files, parquets, strict=True):
             ids += read_image_ids(path, parquet)
             for _, block in iter_image_blocks(path, block_images, parquet=parquet):
                 for prepared in _prepared_chunks(block, preprocess, pool):
@@ -232,11 +228,8 @@ def predict(
 
 def training_input(checkpoint: Path) -> str:
     """The input folder the fold of ``checkpoint`` was trained on (from its run's config.yaml)."""
-    import yaml
-
-    config_path = checkpoint.parent / "config.yaml"
+    config = read_run_config(checkpoint.parent)
     try:
-        return yaml.safe_load(config_path.read_text(encoding="utf-8"))["data"]["input"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        raise BengaliaiError(f"{config_path}: cannot read the run's input folder; pass --input") from None
-
+        return str(config["data"]["input"])
+    except (KeyError, TypeError):
+        raise BengaliaiError(f"{checkpoint.parent / CONFIG_YAML}: cannot read the run's input folder; pass --input") from None

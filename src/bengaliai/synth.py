@@ -22,12 +22,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from bengaliai.competition import (
-    CLASS_MAP_CSV, HEIGHT, LABEL_STRINGS, N_IMAGE_FILES, SAMPLE_SUBMISSION_CSV, TEST_COMPONENT_ORDER,
-    TEST_CSV, TRAIN_COLUMNS, TRAIN_CSV, WIDTH, Grapheme, class_map_rows, compose, image_parquet_name,
+    CLASS_MAP_CSV, HEIGHT, LABEL_STRINGS, N_IMAGE_FILES, SAMPLE_SUBMISSION_CSV, TEST_CSV,
+    TRAIN_COLUMNS, TRAIN_CSV, WIDTH, Grapheme, class_map_rows, compose, image_parquet_name,
     render_text, seen_graphemes, seen_triples,
 )
 from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import write_csv, write_json
+from bengaliai.labels import make_test_rows
 from bengaliai.parquet_images import write_image_parquet
 from bengaliai.render import RenderConfig, Renderer, require_raqm
 
@@ -197,14 +198,9 @@ def _write_csvs(out_dir: Path, train: list[Grapheme], test: list[tuple[Grapheme,
     rows = [(i, *g.labels, g.text) for i, g in zip(train_ids, train, strict=True)]
     write_csv(pd.DataFrame(rows, columns=list(TRAIN_COLUMNS)), out_dir / TRAIN_CSV)
     test_ids = [f"Test_{i}" for i in range(len(test))]
-    row_ids = [f"{i}_{component}" for i in test_ids for component in TEST_COMPONENT_ORDER]
-    test_rows = {
-        "row_id": row_ids,
-        "image_id": [i for i in test_ids for _ in TEST_COMPONENT_ORDER],
-        "component": [component for _ in test_ids for component in TEST_COMPONENT_ORDER],
-    }
-    write_csv(pd.DataFrame(test_rows), out_dir / TEST_CSV)
-    write_csv(pd.DataFrame({"row_id": row_ids, "target": 0}), out_dir / SAMPLE_SUBMISSION_CSV)
+    test_rows = make_test_rows(test_ids)
+    write_csv(test_rows, out_dir / TEST_CSV)
+    write_csv(pd.DataFrame({"row_id": test_rows["row_id"], "target": 0}), out_dir / SAMPLE_SUBMISSION_CSV)
     labels = [(i, *g.labels, g.text, seen) for i, (g, seen) in zip(test_ids, test, strict=True)]
     write_csv(pd.DataFrame(labels, columns=[*TRAIN_COLUMNS, "seen"]), out_dir / TEST_LABELS_CSV)
     class_map = pd.DataFrame(class_map_rows(), columns=["component_type", "label", "component"])
