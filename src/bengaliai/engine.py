@@ -110,7 +110,10 @@ def train_one_epoch(
         loss_sum += loss.detach() * len(images)
         seen += len(images)
         if step % 10 == 0 and ctx.dist.is_main:
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen * ctx.dist.world_size / (time.perf_counter() - start):.0f}")
+            # refresh=False: the bar shows it at its own next refresh. Refreshing here would print a
+            # line every 10 steps into a log file and show a stale step count (tqdm syncs it lazily).
+            rate = seen * ctx.dist.world_size / (time.perf_counter() - start)
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)
     totals = all_gather((float(loss_sum), seen), ctx.dist)
     all_seen = sum(n for _, n in totals)
     return sum(s for s, _ in totals) / max(all_seen, 1), all_seen / (time.perf_counter() - start)
