@@ -1,8 +1,9 @@
 """A contact sheet of synthetic grapheme images, optionally beside real ones, to judge realism by eye.
 
-Usage: python benchmarks/contact_sheet.py --out sheet.png [--real DIR] [--n 48] [--seed 0]
+Usage: python benchmarks/contact_sheet.py --out sheet.png [--real DIR] [--n 48] [--seed 0] [--set KEY=VALUE ...]
 The synthetic images are drawn exactly as ``bengaliai synth`` draws training images (same
-per-image generators); real images are any 137x236 grayscale PNGs found in DIR.
+per-image generators, same ``--set`` render settings, e.g. ``--set pen_p=1``); real images are any
+137x236 grayscale PNGs found in DIR.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from bengaliai.competition import HEIGHT, WIDTH, render_text
+from bengaliai.config import load_config
 from bengaliai.render import RenderConfig, Renderer
 from bengaliai.synth import TRAIN_CODE, image_rng, sample_train
 
@@ -34,9 +36,9 @@ def grid(images: list[np.ndarray], columns: int) -> np.ndarray:
     return sheet
 
 
-def synthetic_images(n: int, seed: int) -> list[np.ndarray]:
-    """The first ``n`` training images of ``bengaliai synth --seed SEED``."""
-    renderer = Renderer(RenderConfig())
+def synthetic_images(n: int, seed: int, config: RenderConfig) -> list[np.ndarray]:
+    """The first ``n`` training images of ``bengaliai synth --seed SEED`` with these render settings."""
+    renderer = Renderer(config)
     plan = sample_train(n, seed)
     return [renderer.render(render_text(g), image_rng(seed, TRAIN_CODE, i)) for i, g in enumerate(plan)]
 
@@ -58,9 +60,11 @@ def main() -> None:
     parser.add_argument("--real", type=Path, help="folder of real 137x236 PNGs to show below the synthetic ones")
     parser.add_argument("--n", type=int, default=48, help="synthetic images (default: 48)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="render setting, as for synth")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parts = [grid(synthetic_images(args.n, args.seed), _COLUMNS)]
+    config = load_config(RenderConfig, None, args.set)
+    parts = [grid(synthetic_images(args.n, args.seed, config), _COLUMNS)]
     if args.real is not None:
         real = real_images(args.real, 2 * _COLUMNS)
         parts += [np.zeros((3 * _GAP, parts[0].shape[1]), dtype=np.uint8), grid(real, _COLUMNS)]

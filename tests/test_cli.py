@@ -53,3 +53,23 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("bengaliai ")
+
+
+def test_synth_takes_render_settings_and_records_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    out = tmp_path / "data"
+    args = ["synth", "--out", str(out), "--train", "3", "--test", "0", "--workers", "1"]
+    assert cli.main([*args, "--set", "pen_p=0", "--set", "stroke_width=[4, 5]", "--set", "fonts=[mina-400.ttf]"]) == 0
+    render = json.loads((out / "synth.json").read_text(encoding="utf-8"))["render"]
+    assert render["pen_p"] == 0.0 and render["stroke_width"] == [4.0, 5.0] and render["fonts"] == ["mina-400.ttf"]
+    capsys.readouterr()
+    for bad, message in [
+        ("pen_width=3", "unknown key 'pen_width'"),
+        ("pen_p=1.5", "pen_p is a probability"),
+        ("stroke_width=[6, 3]", "stroke_width is a (low, high) range"),
+        ("fonts=[no-such-font.ttf]", "font 'no-such-font.ttf': cannot open"),
+    ]:
+        assert cli.main([*args, "--out", str(tmp_path / "bad"), "--set", bad]) == 2
+        assert message in capsys.readouterr().err, bad
+    assert not (tmp_path / "bad").exists()

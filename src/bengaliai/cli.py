@@ -52,9 +52,12 @@ def _default_workers() -> int:
 
 
 def _run_synth(args: argparse.Namespace) -> None:
+    from bengaliai.config import load_config
+    from bengaliai.render import RenderConfig
     from bengaliai.synth import synthesize
 
-    synthesize(args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers)
+    config = load_config(RenderConfig, args.config, args.set)
+    synthesize(args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config)
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
@@ -185,14 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
         "sample_submission.csv and {train,test}_image_data_{0..3}.parquet (137x236 uint8, dark ink on "
         "light). Train graphemes follow the real training set (1295 graphemes, near uniform); the "
         "test split also holds graphemes unseen in train. Also writes test_labels.csv (not part of "
-        "the competition files) so that predictions on the synthetic test can be scored. The same "
-        "seed gives the same bytes whatever the worker count.",
+        "the competition files) so that predictions on the synthetic test can be scored, and synth.json "
+        "(sizes, seed and the resolved render settings). The same seed and settings give the same bytes "
+        "whatever the worker count. Render settings (fonts, pen_p, stroke_width, elastic_amplitude, ...: "
+        "see bengaliai.render.RenderConfig) come from the defaults, then --config, then each --set, e.g. "
+        "--set pen_p=0.8 --set 'stroke_width=[3,6]' --set 'fonts=[galada-400.ttf,/path/to/Other.ttf]'.",
     )
     p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
     p.add_argument("--train", type=_non_negative_int, default=20_000, help="training images (default: 20000)")
     p.add_argument("--test", type=_non_negative_int, default=2_000, help="test images (default: 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="rendering processes")
+    p.add_argument("--config", type=Path, help="YAML file of render settings")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one render setting (repeatable)"
+    )
     p.set_defaults(handler=_run_synth)
 
     p = sub.add_parser(

@@ -124,6 +124,9 @@ def _synthesize_once(input_dir: Path, seed: int, workers: int) -> None:
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
     if manifest.get("complete"):
-        log.info("synth: %s already holds a synthetic dataset (%s), kept", input_dir, manifest)
+        log.info(
+            "synth: %s already holds a synthetic dataset (%d train, %d test images, seed %d), kept",
+            input_dir, manifest.get("n_train", 0), manifest.get("n_test", 0), manifest.get("seed", 0),
+        )
         return
     synthesize(input_dir, n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES, seed=seed, workers=workers)

@@ -66,6 +66,24 @@ class RenderConfig:
     noise_std: tuple[float, float] = (0.0, 3.5)
     margin: int = 2  # minimum background pixels between the ink and the border, before blur
 
+    def __post_init__(self) -> None:
+        if not self.fonts:
+            raise BengaliaiError("render config: fonts is empty; name at least one font file")
+        for name in ("pen_p", "headline_extend_p"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise BengaliaiError(f"render config: {name} is a probability, within [0, 1]; got {value}")
+        for name, value in vars(self).items():
+            if name != "fonts" and isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
+                raise BengaliaiError(
+                    f"render config: {name} is a (low, high) range with low <= high; got {list(value)}"
+                )
+        if self.glyph_size < 8 or self.margin < 0 or self.glyph_cache_size < 0:
+            raise BengaliaiError(
+                "render config: need glyph_size >= 8, margin >= 0 and glyph_cache_size >= 0; got "
+                f"{self.glyph_size}, {self.margin}, {self.glyph_cache_size}"
+            )
+
 
 @dataclass(frozen=True)
 class Glyph:
@@ -92,7 +110,22 @@ def font_path(name: str) -> Path:
     path = Path(name)
     if path.is_absolute() or path.exists():
         return path
-    return Path(str(importlib.resources.files("bengaliai") / "fonts" / name))
+    return _font_dir() / name
+
+
+def _font_dir() -> Path:
+    return Path(str(importlib.resources.files("bengaliai") / "fonts"))
+
+
+def _open_font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    path = font_path(name)
+    try:
+        return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.RAQM)
+    except OSError as error:
+        bundled = ", ".join(sorted(p.name for p in _font_dir().glob("*.ttf")))
+        raise BengaliaiError(
+            f"font {name!r}: cannot open {path} ({error}); give a .ttf/.otf path or one of the bundled fonts: {bundled}"
+        ) from None
 
 
 def _headline(binary: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -123,10 +156,7 @@ class Renderer:
     def __init__(self, config: RenderConfig) -> None:
         require_raqm()
         self.config = config
-        self._fonts = [
-            ImageFont.truetype(str(font_path(name)), config.glyph_size, layout_engine=ImageFont.Layout.RAQM)
-            for name in config.fonts
-        ]
+        self._fonts = [_open_font(name, config.glyph_size) for name in config.fonts]
         self._gaps = [FONT_GAPS.get(Path(name).name, ()) for name in config.fonts]
         self._cache: OrderedDict[tuple[int, str], Glyph] = OrderedDict()
         # Pixels per unit of body height, per font, so all fonts come out at comparable sizes.

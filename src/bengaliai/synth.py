@@ -26,11 +26,12 @@ from bengaliai.competition import (
     TRAIN_COLUMNS, TRAIN_CSV, WIDTH, Grapheme, class_map_rows, compose, image_parquet_name,
     render_text, seen_graphemes, seen_triples,
 )
+from bengaliai.config import to_dict
 from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import write_csv, write_json
 from bengaliai.labels import make_test_rows
 from bengaliai.parquet_images import write_image_parquet
-from bengaliai.render import RenderConfig, Renderer, require_raqm
+from bengaliai.render import RenderConfig, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -221,12 +222,12 @@ def synthesize(
     Overwrites a dataset already there. ``unseen_fraction`` of the test images show graphemes
     that are not in the training set (see ``unseen_triples`` for which).
     """
-    require_raqm()
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
     if not 0.0 <= unseen_fraction <= 1.0:
         raise BengaliaiError(f"unseen_fraction must be within [0, 1], got {unseen_fraction}")
     config = config or RenderConfig()
+    Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train = sample_train(n_train, seed)
@@ -235,7 +236,10 @@ def synthesize(
         "synthesising %d train and %d test images (%d unseen graphemes) into %s with %d worker(s)",
         n_train, n_test, sum(not seen for _, seen in test), out_dir, workers,
     )
-    manifest = {"n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction}
+    manifest = {
+        "n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction,
+        "render": to_dict(config),
+    }
     write_json(manifest | {"complete": False}, out_dir / SYNTH_MANIFEST)
     _write_csvs(out_dir, train, test)
     plans = {"train": train, "test": [g for g, _ in test]}
