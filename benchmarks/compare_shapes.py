@@ -64,16 +64,14 @@ def main() -> None:
     if labels_csv.exists():
         labels = pd.read_csv(labels_csv).set_index("image_id")
         rows = [labels.loc[path.stem] for path in paths]
-        graphemes = [
-            Grapheme(row["grapheme"], row["grapheme_root"], row["vowel_diacritic"], row["consonant_diacritic"]) for row in rows
-        ]
+        columns = ["grapheme", "grapheme_root", "vowel_diacritic", "consonant_diacritic"]
+        graphemes = [Grapheme(*(row[c] for c in columns)) for row in rows]
         what = "the same graphemes"
     else:
         graphemes = sample_train(max(len(paths), 500), args.seed)
         what = "the training mix"
-    synthetic = np.array([
-        shape_stats(renderer.render(render_text(g), image_rng(args.seed, TRAIN_CODE, i))) for i, g in enumerate(graphemes)
-    ])
+    drawn = [renderer.render(render_text(g), image_rng(args.seed, TRAIN_CODE, i)) for i, g in enumerate(graphemes)]
+    synthetic = np.array([shape_stats(image) for image in drawn])
     print(f"real: {args.real}; synthetic: {what}, render settings {args.set or 'default'}")
     print("| images | n | median width / height | mean log(width / height) | median stroke / height |")
     print("|---|---|---|---|---|")
