@@ -18,6 +18,7 @@ from typing import Any
 from bengaliai.competition import TEST_CSV, image_parquet_name
 from bengaliai.errors import BengaliaiError
 from bengaliai.inference import Ensemble, InferenceConfig
+from bengaliai.labels import read_test_rows
 from bengaliai.predict import Prior, load_models, predict_files, write_outputs
 from bengaliai.prepare import find_image_files
 
@@ -53,6 +54,7 @@ def run_kernel(root: Path = Path("/kaggle"), out: Path | None = None) -> Path:
     competition_dir = _find_dir(root / "input", image_parquet_name("test", 0), "competition data")
     if not (competition_dir / TEST_CSV).exists():
         raise BengaliaiError(f"{competition_dir} has test images but no {TEST_CSV}")
+    test_rows = read_test_rows(competition_dir / TEST_CSV)  # a bad test.csv fails before the inference
     weights_dir = _find_dir(root / "input", INFERENCE_JSON, "weights dataset")
     settings = read_settings(weights_dir)
     import bengaliai
@@ -68,7 +70,7 @@ def run_kernel(root: Path = Path("/kaggle"), out: Path | None = None) -> Path:
         Ensemble(models, config, device), files, workers=os.cpu_count() or 1, block_images=int(settings["block_images"])
     )
     out = Path(out) if out is not None else root / "working" / "submission.csv"
-    submission, _, _ = write_outputs(competition_dir, ids, probabilities, prior, out)
+    submission, _, _ = write_outputs(competition_dir / TEST_CSV, test_rows, ids, probabilities, prior, out)
     log.info("submission written: %s (%d images)", submission, len(ids))
     return submission
 

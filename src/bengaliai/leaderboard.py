@@ -20,7 +20,7 @@ import pandas as pd
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import n_folds, read_folds
 from bengaliai.oof import OOF_JSON, OOF_NPZ, evaluate_oof, read_oof_report
-from bengaliai.runinfo import CONFIG_YAML, fold_dirs, read_run_config, run_input
+from bengaliai.runinfo import CONFIG_YAML, RUN_JSON, SUMMARY_JSON, fold_files, read_run_config, run_input
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.Dat
     """
     runs_dir = Path(runs_dir)
     candidates = sorted(d for d in runs_dir.iterdir() if d.is_dir()) if runs_dir.is_dir() else []
-    experiments = [d for d in candidates if any((f / CONFIG_YAML).is_file() for f in fold_dirs(d).values())]
+    experiments = [d for d in candidates if fold_files(d, CONFIG_YAML)]
     if not experiments:
         raise BengaliaiError(
             f"no experiments in {runs_dir}: looked for {runs_dir}/<experiment>/fold<K>/config.yaml; "
@@ -59,7 +59,7 @@ def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.Dat
 
 def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[str, Any]:
     """The leaderboard row of one experiment folder."""
-    folds = {k: d for k, d in fold_dirs(experiment_dir).items() if (d / CONFIG_YAML).is_file()}
+    folds = {k: path.parent for k, path in fold_files(experiment_dir, CONFIG_YAML).items()}
     config = read_run_config(folds[min(folds)])
     total = _n_folds(config, input_dir)
     done = [k for k, d in folds.items() if (d / "best.pt").is_file()]
@@ -102,7 +102,7 @@ def _n_folds(config: dict[str, Any], input_dir: Path | None) -> int | None:
 def _fold_progress(run_dir: Path) -> tuple[float | None, float | None]:
     """Best validation score and training seconds of a fold (seconds None before summary.json existed)."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads((run_dir / SUMMARY_JSON).read_text(encoding="utf-8"))
         return float(summary["best_score"]), float(summary["train_seconds"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -118,7 +118,7 @@ def _earliest_run(run_dirs: Any) -> dict[str, Any]:
     runs = []
     for run_dir in run_dirs:
         try:
-            run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            run = json.loads((run_dir / RUN_JSON).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(run, dict):
@@ -139,7 +139,7 @@ def _duration(seconds: float) -> str:
 
 def _oof_report(experiment_dir: Path, input_dir: Path | None) -> dict[str, Any] | None:
     """oof.json if it is newer than every oof.npz, else a fresh evaluation; None if neither can be had."""
-    npz = {k: d / OOF_NPZ for k, d in fold_dirs(experiment_dir).items() if (d / OOF_NPZ).is_file()}
+    npz = fold_files(experiment_dir, OOF_NPZ)
     if not npz:
         return None
     try:

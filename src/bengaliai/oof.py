@@ -27,7 +27,7 @@ from bengaliai.labels import read_train_labels
 from bengaliai.metric import Score, competition_score
 from bengaliai.plots import plot_per_class_recall
 from bengaliai.priors import class_counts, tune_alpha
-from bengaliai.runinfo import fold_dirs, read_run_config, run_input
+from bengaliai.runinfo import fold_files, read_run_config, run_input
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,16 @@ class OofReport:
     n_unseen: int
     fold_scores: dict[int, float]
     alpha: float
-    score_with_prior: float
     scores_by_alpha: dict[float, float]
     class_counts: dict[str, list[int]]
     input_dir: Path
     json_path: Path
     png_path: Path
+
+    @property
+    def score_with_prior(self) -> float:
+        """The out-of-fold score with the tuned ``alpha`` (the score itself when alpha is 0)."""
+        return self.scores_by_alpha[self.alpha]
 
     def as_json(self) -> dict[str, Any]:
         """The content of ``oof.json``; ``prior.alpha`` and ``prior.class_counts`` are read at test time."""
@@ -205,7 +209,7 @@ def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofRepo
         raise BengaliaiError(
             f"{experiment_dir} is not a folder; expected runs/<experiment> as written by `bengaliai train`"
         )
-    npz_paths = {k: d / OOF_NPZ for k, d in fold_dirs(experiment_dir).items() if (d / OOF_NPZ).is_file()}
+    npz_paths = fold_files(experiment_dir, OOF_NPZ)
     if not npz_paths:
         raise BengaliaiError(f"{experiment_dir}: no fold<K>/{OOF_NPZ}; `bengaliai train` writes one per fold "
                              "after its first validated epoch")
@@ -243,7 +247,6 @@ def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofRepo
         n_unseen=int(oof.unseen.sum()),
         fold_scores=fold_scores,
         alpha=alpha,
-        score_with_prior=by_alpha[alpha],
         scores_by_alpha=by_alpha,
         class_counts={name: [int(c) for c in counts[name]] for name in COMPONENTS},
         input_dir=train_csv.parent,

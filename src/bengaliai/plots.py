@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import warnings
 from pathlib import Path
 
@@ -56,8 +55,10 @@ def _label_fonts() -> list[str]:
     """Font families for tick labels: the default, then the bundled Bengali font for the glyphs."""
     from matplotlib import font_manager
 
+    from bengaliai.render import font_path
+
     # A regular weight: matplotlib warns when a family has no "normal" face.
-    path = Path(str(importlib.resources.files("bengaliai") / "fonts" / "tiro-bangla-400.ttf"))
+    path = font_path("tiro-bangla-400.ttf")
     if not path.is_file():
         return [str(font_manager.rcParams["font.family"][0])]
     font_manager.fontManager.addfont(str(path))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -34,7 +35,7 @@ from bengaliai.parquet_images import iter_image_blocks, open_image_file, read_im
 from bengaliai.prepare import find_image_files
 from bengaliai.preprocess import PreprocessConfig, preprocess_batch
 from bengaliai.priors import apply_prior, class_counts
-from bengaliai.runinfo import CONFIG_YAML, fold_dirs, is_fold_dir_name, read_run_config
+from bengaliai.runinfo import CONFIG_YAML, fold_files, is_fold_dir_name, read_run_config
 from bengaliai.submission import build_submission, write_probabilities, write_submission
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class PredictResult:
 def fold_checkpoints(experiment_dir: Path, folds: str = "all") -> list[Path]:
     """``best.pt`` of each requested fold of ``runs/<experiment>`` (``all``: every trained fold)."""
     experiment_dir = Path(experiment_dir)
-    found = {k: d / "best.pt" for k, d in fold_dirs(experiment_dir).items() if (d / "best.pt").is_file()}
+    found = fold_files(experiment_dir, "best.pt")
     if not found:
         hint = " (pass runs/<experiment>, not a fold folder)" if is_fold_dir_name(experiment_dir.name) else ""
         raise BengaliaiError(f"{experiment_dir}: no fold<K>/best.pt here{hint}; train with `bengaliai train` first")
@@ -135,18 +136,18 @@ def predict_files(
 
 
 def write_outputs(
-    input_dir: Path,
+    test_csv: Path,
+    test_rows: pd.DataFrame,
     image_ids: Sequence[str],
     probabilities: Mapping[str, np.ndarray],
     prior: Prior,
     out: Path,
 ) -> tuple[Path, Path, dict[str, np.ndarray]]:
-    """Prior correction, argmax, submission (validated against test.csv) and probabilities npz.
+    """Prior correction, argmax, submission (validated against ``test_rows``, read_test_rows of
+    ``test_csv``) and probabilities npz.
 
     Returns the submission path, the npz path and the predicted labels per component.
     """
-    test_csv = Path(input_dir) / TEST_CSV
-    test_rows = read_test_rows(test_csv)
     corrected = apply_prior(probabilities, prior.counts or {}, prior.alpha) if prior.alpha else dict(probabilities)
     labels = {name: corrected[name].argmax(axis=1) for name in COMPONENTS}
     submission = build_submission(test_rows, image_ids, labels, test_csv)
@@ -212,12 +213,12 @@ def predict(
     models, device = load_models(checkpoints, config)
     train_dir = Path(training_input(checkpoints[0]))
     input_dir = Path(input_dir) if input_dir is not None else train_dir
-    read_test_rows(input_dir / TEST_CSV)  # fail on a bad test.csv before minutes of inference
+    test_rows = read_test_rows(input_dir / TEST_CSV)  # a bad test.csv fails before minutes of inference
     prior = resolve_prior(experiment_dir, alpha, train_dir)
     files = find_image_files(input_dir, ("test",))
     ids, probabilities = predict_files(Ensemble(models, config, device), files, workers, block_images)
     out = Path(out) if out is not None else Path("submissions") / f"{experiment_dir.name}.csv"
-    submission, npz, labels = write_outputs(input_dir, ids, probabilities, prior, out)
+    submission, npz, labels = write_outputs(input_dir / TEST_CSV, test_rows, ids, probabilities, prior, out)
     test_score = None
     if (input_dir / TEST_LABELS_CSV).exists():
         test_score = score_against(input_dir / TEST_LABELS_CSV, ids, labels)

@@ -20,6 +20,9 @@ from bengaliai.fileio import atomic_path, write_json
 from bengaliai.folds import FOLDS_CSV
 
 CONFIG_YAML = "config.yaml"
+RUN_JSON = "run.json"
+# Written after every epoch: what the leaderboard needs without opening a checkpoint.
+SUMMARY_JSON = "summary.json"
 _FOLD_DIR = re.compile(r"fold(\d+)")
 
 
@@ -58,7 +61,7 @@ def write_run_description(run_dir: Path, config: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / CONFIG_YAML) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    write_json(environment(), run_dir / "run.json")
+    write_json(environment(), run_dir / RUN_JSON)
 
 
 def is_fold_dir_name(name: str) -> bool:
@@ -77,6 +80,11 @@ def fold_dirs(experiment_dir: Path) -> dict[int, Path]:
         if match and path.is_dir():
             found[int(match.group(1))] = path
     return dict(sorted(found.items()))
+
+
+def fold_files(experiment_dir: Path, name: str) -> dict[int, Path]:
+    """The file ``name`` (``best.pt``, ``oof.npz``, ...) of every ``fold<K>`` folder that has it, by fold."""
+    return {k: d / name for k, d in fold_dirs(experiment_dir).items() if (d / name).is_file()}
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from bengaliai.model import ModelConfig, build_model
 from bengaliai.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
 from bengaliai.plots import plot_curves
 from bengaliai.prepare import cache_settings
-from bengaliai.runinfo import write_run_description
+from bengaliai.runinfo import SUMMARY_JSON, write_run_description
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,6 @@ METRICS_COLUMNS = (
     "epoch", "train_loss", "valid_loss", "lr", "recall_grapheme_root", "recall_vowel_diacritic",
     "recall_consonant_diacritic", "score", "images_per_s",
 )
-
-# Written after every epoch: what the leaderboard needs without opening a checkpoint.
-SUMMARY_JSON = "summary.json"
 
 
 @dataclass(frozen=True)
