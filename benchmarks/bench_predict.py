@@ -37,7 +37,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from bengaliai.competition import TEST_CSV, image_parquet_name  # noqa: E402
 from bengaliai.config import to_dict  # noqa: E402
-from bengaliai.device import use_bf16  # noqa: E402
+from bengaliai.precision import resolve_precision  # noqa: E402
 from bengaliai.fileio import write_csv  # noqa: E402
 from bengaliai.labels import make_test_rows  # noqa: E402
 from bengaliai.model import ModelConfig, build_model  # noqa: E402
@@ -180,7 +180,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     print(f"# bench_predict, {dt.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}")
     print(f"command: python benchmarks/bench_predict.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"bf16 chosen by precision=auto here: {use_bf16('auto', torch.device('cpu'))}\n")
+    chosen = resolve_precision("auto", torch.device("cpu"))
+    print(f"precision=auto here: {chosen.name} ({chosen.reason})\n")
 
     if not args.skip_model:
         print(f"## Model alone: {args.arch}, 128 px, batch {args.batch}, images/s\n")

@@ -37,6 +37,7 @@ from bengaliai.distributed import DistInfo  # noqa: E402
 from bengaliai.engine import LossConfig, StepContext, train_one_epoch, weighted_loss  # noqa: E402
 from bengaliai.model import ModelConfig, build_model  # noqa: E402
 from bengaliai.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
+from bengaliai.precision import Precision  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -104,7 +105,7 @@ def time_loop(store: object, labels: np.ndarray, arch: str, batch: int, steps: i
     model = build_model(ModelConfig(arch=arch)).to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, OptimConfig())
     scheduler = build_scheduler(optimizer, OptimConfig(), len(sampler), 1)
-    ctx = StepContext(torch.device("cpu"), True, True, DataConfig(), augment, LossConfig(), 5.0, DistInfo())
+    ctx = StepContext(torch.device("cpu"), Precision("bf16", "benchmark"), True, DataConfig(), augment, LossConfig(), 5.0, DistInfo())
     warm = (b for _, b in zip(range(1), loader))
     train_one_epoch(model, warm, optimizer, scheduler, None, ctx, torch.Generator().manual_seed(0), 0, 1)
     batches = (b for _, b in zip(range(steps), loader))

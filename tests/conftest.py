@@ -46,15 +46,17 @@ def pattern_image(root: int, vowel: int, consonant: int, rng: np.random.Generato
     return image
 
 
-def write_pattern_dataset(root_dir: Path, n_train: int, seed: int = 0, n_files: int = 2) -> pd.DataFrame:
-    """Write train.csv and train_image_data_*.parquet of pattern images; return the labels."""
+def write_pattern_dataset(
+    root_dir: Path, n_train: int, seed: int = 0, n_files: int = 2, prefix: str = "Train"
+) -> pd.DataFrame:
+    """Write train.csv and train_image_data_*.parquet of pattern images (ids ``<prefix>_<i>``); return the labels."""
     rng = np.random.default_rng(seed)
     rows, images = [], []
     for i in range(n_train):
         root = PATTERN_ROOTS[i % len(PATTERN_ROOTS)]
         vowel = PATTERN_VOWELS[(i // len(PATTERN_ROOTS)) % len(PATTERN_VOWELS)]
         consonant = PATTERN_CONSONANTS[(i // 7) % len(PATTERN_CONSONANTS)]
-        rows.append((f"Train_{i}", root, vowel, consonant, compose(root, vowel, consonant)))
+        rows.append((f"{prefix}_{i}", root, vowel, consonant, compose(root, vowel, consonant)))
         images.append(pattern_image(root, vowel, consonant, rng))
     labels = pd.DataFrame(rows, columns=["image_id", "grapheme_root", "vowel_diacritic", "consonant_diacritic", "grapheme"])
     root_dir.mkdir(parents=True, exist_ok=True)
@@ -124,3 +126,59 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = load_config(TrainConfig, None, [*TINY_RUN_SETTINGS, f"data.input={input_dir}", f"output={root / 'runs'}"])
     train(config, folds="all")
     return root / "runs" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_aux_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_run's data (cache included, so nothing is prepared again) with 2 folds that hold out 4 graphemes,
+    and a run with the auxiliary grapheme head (runs/tiny_aux/fold0..1, 2 epochs each).
+
+    Session-scoped and shared: copy it before changing anything. Returns ``<root>/runs/tiny_aux``.
+    """
+    import shutil
+
+    from bengaliai.config import load_config
+    from bengaliai.folds import make_folds
+    from bengaliai.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny_aux_run")
+    input_dir = root / "input"
+    shutil.copytree(tiny_run.parent.parent / "input", input_dir)
+    make_folds(input_dir, n_splits=2, seed=0, unseen_graphemes=4, force=True)
+    settings = [*TINY_RUN_SETTINGS, "experiment=tiny_aux", "model.aux_graphemes=true", "epochs=2"]
+    config = load_config(TrainConfig, None, [*settings, f"data.input={input_dir}", f"output={root / 'runs'}"])
+    train(config, folds="all")
+    return root / "runs" / "tiny_aux"
+
+
+@pytest.fixture
+def routed_aux_run(tiny_aux_run: Path, tmp_path: Path) -> Path:
+    """A copy of tiny_aux_run (in ``tmp_path/runs``) whose oof.json routes about half the test images.
+
+    ``bengaliai oof`` runs on the copy; then its routing is set to msp >= the median msp of the
+    2-fold ensemble on the test images, with component alpha 0 and prior alpha 0.7 (so a test can
+    tell which alpha predict took). A model trained for seconds need not gain from routing by itself.
+    """
+    import json
+    import shutil
+
+    import torch
+
+    from bengaliai.inference import Ensemble, InferenceConfig, load_fold_model
+    from bengaliai.oof import OOF_JSON, evaluate_oof
+    from bengaliai.predict import predict_files
+    from bengaliai.prepare import find_image_files
+    from bengaliai.routing import ood_score
+
+    experiment = tmp_path / "runs" / tiny_aux_run.name
+    shutil.copytree(tiny_aux_run, experiment)
+    evaluate_oof(experiment)
+    config = InferenceConfig(precision="fp32")
+    models = [load_fold_model(experiment / f"fold{k}" / "best.pt", torch.device("cpu")) for k in (0, 1)]
+    files = find_image_files(tiny_aux_run.parent.parent / "input", ("test",))
+    _, outputs = predict_files(Ensemble(models, config, torch.device("cpu"), aux=True), files, workers=1)
+    report = json.loads((experiment / OOF_JSON).read_text(encoding="utf-8"))
+    report["prior"]["alpha"] = 0.7
+    report["routing"] |= {"score_name": "msp", "threshold": float(np.median(ood_score(outputs, "msp"))), "alpha": 0.0}
+    (experiment / OOF_JSON).write_text(json.dumps(report), encoding="utf-8")
+    return experiment

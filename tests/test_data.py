@@ -103,3 +103,26 @@ def test_labels_follow_the_store_and_index_seen_graphemes() -> None:
     assert labels.tolist() == [[2, 1, 0, 7], [3, 2, 1, 7], [1, 0, 0, -1]]
     with pytest.raises(DataError, match="1 cached images have no labels, e.g. Train_1"):
         align_labels(store, frame.iloc[:2], "train.csv")
+
+
+def test_a_store_of_cache_files_pickles_as_paths_not_images(tmp_path) -> None:  # noqa: ANN001
+    """Loader workers started by spawn or forkserver get the store pickled: it must not carry the cache."""
+    import pickle
+
+    import pandas as pd
+
+    files = []
+    for f, n in enumerate((3000, 2000)):  # 5000 images of 64x64: 20 MB of pixels
+        images = np.random.default_rng(f).integers(0, 256, (n, 64, 64), dtype=np.uint8)
+        npy = tmp_path / f"train_image_data_{f}.npy"
+        np.save(npy, images)
+        pd.DataFrame({"image_id": [f"Train_{f}_{i}" for i in range(n)]}).to_csv(npy.with_suffix(".csv"), index=False)
+        files.append(npy)
+    store = ImageStore.from_files(files)
+    blob = pickle.dumps(store)
+    assert len(blob) < 4096, len(blob)
+    copy = pickle.loads(blob)
+    indices = np.array([4999, 0, 3000, 2999])
+    assert np.array_equal(copy.gather(indices), store.gather(indices))
+    assert copy.image_ids == store.image_ids and len(copy) == 5000 and copy.image_shape == (64, 64)
+    assert isinstance(copy.arrays[0], np.memmap)

@@ -10,6 +10,7 @@ from bengaliai.competition import COMPONENTS, N_CLASSES
 from bengaliai.data import DataConfig
 from bengaliai.distributed import DistInfo
 from bengaliai.engine import LossConfig, StepContext, train_one_epoch
+from bengaliai.precision import Precision
 
 
 class _Heads(torch.nn.Module):
@@ -39,7 +40,7 @@ def test_a_log_file_gets_a_few_progress_lines_per_epoch_not_one_per_ten_steps(
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     ctx = StepContext(
-        device=torch.device("cpu"), bf16=False, channels_last=False, data=DataConfig(),
+        device=torch.device("cpu"), precision=Precision("fp32", "test"), channels_last=False, data=DataConfig(),
         augment=AugmentConfig(cutmix_p=0.0, mixup_p=0.0), loss=LossConfig(), grad_clip=0.0, dist=DistInfo(),
     )
     loss, rate = train_one_epoch(model, batches, optimizer, scheduler, None, ctx, generator, epoch=0, total=steps)

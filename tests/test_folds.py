@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from bengaliai.cli import main
 from bengaliai.competition import COMPONENTS, seen_graphemes
 from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.folds import FOLDS_CSV, align_folds, assign_folds, fold_masks, make_folds, one_hot, read_folds
@@ -152,6 +155,53 @@ def test_make_folds_fails_on_a_bad_train_csv(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="missing column"):
         make_folds(tmp_path)
     assert not (tmp_path / FOLDS_CSV).exists()
+
+
+def test_a_header_only_or_too_short_train_csv_is_named(tmp_path: Path, labels: pd.DataFrame) -> None:
+    (tmp_path / "train.csv").write_text(
+        "image_id,grapheme_root,vowel_diacritic,consonant_diacritic,grapheme\n", encoding="utf-8"
+    )
+    with pytest.raises(DataError, match=r"train\.csv: .*only a header"):
+        make_folds(tmp_path)
+    write_train(tmp_path, labels.iloc[:3])
+    with pytest.raises(DataError, match=r"train\.csv: 3 images cannot be split into 5 folds"):
+        make_folds(tmp_path)
+    assert not (tmp_path / FOLDS_CSV).exists()
+
+
+def test_different_folds_replace_the_file_only_with_force(tmp_path: Path, labels: pd.DataFrame) -> None:
+    folder = write_train(tmp_path / "input", labels.iloc[:200])
+    path = make_folds(folder, n_splits=4, seed=0)
+    before = path.read_bytes()
+    with pytest.raises(BengaliaiError, match=rf"{FOLDS_CSV} exists and differs .*pass --force"):
+        make_folds(folder, n_splits=4, seed=1)
+    assert path.read_bytes() == before
+    make_folds(folder, n_splits=4, seed=1, force=True)
+    assert path.read_bytes() != before
+    assert read_folds(path).equals(assign_folds(labels.iloc[:200].reset_index(drop=True), n_splits=4, seed=1))
+
+
+def test_identical_folds_leave_the_file_untouched(
+    tmp_path: Path, labels: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_train(tmp_path / "input", labels.iloc[:200])
+    path = make_folds(folder, n_splits=4, seed=0)
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    with caplog.at_level(logging.INFO, logger="bengaliai.folds"):
+        assert make_folds(folder, n_splits=4, seed=0) == path
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    assert "unchanged" in caplog.text
+
+
+def test_folds_out_writes_elsewhere_and_leaves_the_input_alone(tmp_path: Path, labels: pd.DataFrame) -> None:
+    folder = write_train(tmp_path / "input", labels.iloc[:200])
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = tmp_path / "working" / "folds.csv"
+    assert main(["folds", "--input", str(folder), "--n-splits", "4", "--out", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert read_folds(out).equals(assign_folds(labels.iloc[:200].reset_index(drop=True), n_splits=4, seed=0))
+    assert main(["folds", "--input", str(folder), "--n-splits", "4", "--seed", "1", "--out", str(out)]) == 2
+    assert main(["folds", "--input", str(folder), "--n-splits", "4", "--seed", "1", "--out", str(out), "--force"]) == 0
 
 
 def test_fold_masks_partition_the_seen_images(unseen_folds: pd.DataFrame) -> None:

@@ -17,7 +17,8 @@ import torch
 from bengaliai.competition import COMPETITION, SAMPLE_SUBMISSION_CSV, TEST_CSV
 from bengaliai.errors import BengaliaiError
 from bengaliai.inference import InferenceConfig
-from bengaliai.kernel import build_kernel, bundle_package, push_kernel
+from bengaliai.cli import main
+from bengaliai.kernel import build_kernel, bundle_package, kernel_script, push_kernel
 from bengaliai.predict import predict
 
 SETTINGS = InferenceConfig(tta=2)
@@ -38,27 +39,41 @@ def _kaggle_layout(root: Path, run: Path, dataset_dir: Path) -> Path:
     return root / "kaggle"
 
 
-def _isolated_python(script: Path | None, args: list[str], cwd: Path, code: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Python without site processing (so no editable install of the project), but with the installed packages."""
+def _isolated_python(
+    script: Path | None, args: list[str], cwd: Path, code: str | None = None, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Python without site processing (so no editable install of the project), but with the installed packages.
+
+    ``tmpdir`` becomes its TMPDIR, so a test can see what the run leaves in the temporary folder.
+    """
     site_packages = sysconfig.get_paths()["purelib"]
     command = [sys.executable, "-S", *(["-c", code] if code else [str(script)]), *args]
     env = {"PYTHONPATH": site_packages, "PATH": "/usr/bin:/bin", "NO_ALBUMENTATIONS_UPDATE": "1", "HOME": str(cwd)}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_kernel_submission_equals_predict_byte_for_byte(tiny_run: Path, tmp_path: Path) -> None:
-    expected = predict(tiny_run, out=tmp_path / "predict.csv", config=SETTINGS, alpha=0.3, workers=1)
-    build = build_kernel(tiny_run, tmp_path / "build", config=SETTINGS, alpha=0.3, user="someone")
+def test_kernel_submission_equals_predict_byte_for_byte(tiny_aux_run: Path, routed_aux_run: Path, tmp_path: Path) -> None:
+    # Routing on (about half the test images decoded by the grapheme head), prior correction on the rest.
+    expected = predict(routed_aux_run, out=tmp_path / "predict.csv", config=SETTINGS, alpha=0.3, workers=1)
+    assert expected.routing is not None and 0 < expected.n_routed < expected.n_images
+    build = build_kernel(routed_aux_run, tmp_path / "build", config=SETTINGS, alpha=0.3, user="someone")
+    settings = json.loads((build.dataset_dir / "inference.json").read_text())
+    assert settings["routing"] == expected.routing.to_dict() and settings["prior"]["alpha"] == 0.3
     workdir = tmp_path / "clean"
     workdir.mkdir()
-    kaggle_root = _kaggle_layout(workdir, tiny_run, build.dataset_dir)
+    kaggle_root = _kaggle_layout(workdir, tiny_aux_run, build.dataset_dir)
     script = shutil.copy(build.kernel_dir / "inference.py", workdir / "inference.py")
     # The isolated interpreter really cannot see the project...
     probe = _isolated_python(None, [], workdir, code="import bengaliai")
     assert probe.returncode != 0 and "No module named 'bengaliai'" in probe.stderr
-    # ...and the kernel runs there from its own bundle.
-    done = _isolated_python(Path(script), ["--root", str(kaggle_root)], workdir)
+    # ...and the kernel runs there from its own bundle, which it removes at the end.
+    scratch = workdir / "tmp"
+    scratch.mkdir()
+    done = _isolated_python(Path(script), ["--root", str(kaggle_root)], workdir, tmpdir=scratch)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"bengaliai 0.1.0 from {scratch}/bengaliai-" in done.stdout and list(scratch.iterdir()) == []
     assert "bengaliai 0.1.0 from /" in done.stdout and str(Path(__file__).parents[1] / "src") not in done.stdout
     produced = kaggle_root / "working" / "submission.csv"
     assert produced.read_bytes() == expected.submission.read_bytes()
@@ -71,11 +86,12 @@ def test_build_writes_kaggle_metadata_and_slim_weights(tiny_run: Path, tmp_path:
     assert kernel["id"] == "someone/bengaliai-tiny-inference" and kernel["title"] == "bengaliai-tiny-inference"
     assert kernel["competition_sources"] == [COMPETITION]
     assert kernel["enable_internet"] is False and kernel["enable_gpu"] is True
+    assert kernel["machine_shape"] == "NvidiaTeslaT4"  # a P100 cannot run the torch of Kaggle's image
     assert kernel["code_file"] == "inference.py" and (build.kernel_dir / "inference.py").exists()
     assert kernel["dataset_sources"] == [dataset["id"]] == ["someone/bengaliai-tiny-weights"]
     settings = json.loads((build.dataset_dir / "inference.json").read_text())
     assert settings["folds"] == [0, 2] and settings["checkpoints"] == ["fold0.pt", "fold2.pt"]
-    assert settings["prior"]["alpha"] == 0
+    assert settings["prior"]["alpha"] == 0 and settings["routing"] is None  # no grapheme head
     assert sorted(p.name for p in build.dataset_dir.glob("*.pt")) == ["fold0.pt", "fold2.pt"]
     slim = torch.load(build.dataset_dir / "fold0.pt", weights_only=False)
     assert "optimizer" not in slim and "weights" in slim and slim["preprocess"]["mode"] == "resize"
@@ -83,6 +99,58 @@ def test_build_writes_kaggle_metadata_and_slim_weights(tiny_run: Path, tmp_path:
     # A rebuild with fewer folds leaves no stale weights in the upload.
     build_kernel(tiny_run, tmp_path / "build", folds="1", alpha=0, user="someone")
     assert sorted(p.name for p in build.dataset_dir.glob("*.pt")) == ["fold1.pt"]
+    assert "machine_shape" not in json.loads((build.kernel_dir / "kernel-metadata.json").read_text())
+    build_kernel(tiny_run, tmp_path / "build", folds="1", alpha=0, user="someone", gpu=True, machine_shape="NvidiaTeslaP100")
+    assert json.loads((build.kernel_dir / "kernel-metadata.json").read_text())["machine_shape"] == "NvidiaTeslaP100"
+
+
+def test_routing_off_builds_a_kernel_without_routing_and_the_alpha_tuned_without_it(
+    routed_aux_run: Path, tmp_path: Path
+) -> None:
+    build = build_kernel(routed_aux_run, tmp_path / "build", user="someone", routing="off")
+    settings = json.loads((build.dataset_dir / "inference.json").read_text())
+    assert settings["routing"] is None and settings["prior"]["alpha"] == 0.7
+    build = build_kernel(routed_aux_run, tmp_path / "build", user="someone")  # auto: the alpha tuned with routing
+    settings = json.loads((build.dataset_dir / "inference.json").read_text())
+    assert settings["routing"]["score"] == "msp" and settings["prior"]["alpha"] == 0.0
+
+
+def _fake_run(tmp_path: Path) -> Path:
+    """A run whose only checkpoint is an empty file: any attempt to read it fails loudly."""
+    (tmp_path / "runs" / "fake" / "fold0").mkdir(parents=True)
+    (tmp_path / "runs" / "fake" / "fold0" / "best.pt").write_bytes(b"")
+    return tmp_path / "runs" / "fake"
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_an_unwritable_build_folder_fails_before_any_checkpoint_is_read(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Tests run as root, where a read-only chmod does not stop writes: a parent that is a file and /proc do.
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "build" if where == "file" else Path("/proc/bengaliai-test")
+    assert main(["kernel", "--run", str(_fake_run(tmp_path)), "--alpha", "0", "--out", str(out), "--user", "u"]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(error) == 1 and error[0].startswith(f"bengaliai kernel: error: cannot write {out}/dataset/inference.json: ")
+
+
+def test_machine_shape_needs_gpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["kernel", "--run", str(_fake_run(tmp_path)), "--out", str(tmp_path / "b"), "--machine-shape", "NvidiaTeslaP100"]
+    assert main(args) == 2
+    assert "bengaliai kernel: error: --machine-shape NvidiaTeslaP100 needs --gpu" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_kernel_removes_its_unpacked_bundle_also_on_error(tmp_path: Path) -> None:
+    script = tmp_path / "inference.py"
+    script.write_text(kernel_script(bundle_package(), experiment="x", folds=[0], commit="c", dataset="u/d"), encoding="utf-8")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    (tmp_path / "kaggle" / "input").mkdir(parents=True)
+    done = _isolated_python(script, ["--root", str(tmp_path / "kaggle")], tmp_path, tmpdir=scratch)
+    assert done.returncode == 1
+    assert "BengaliaiError: no competition data under" in done.stderr and 'raise BengaliaiError(f"no {what}' in done.stderr
+    assert list(scratch.iterdir()) == []
 
 
 def test_bundle_is_reproducible_and_holds_only_sources() -> None:

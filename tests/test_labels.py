@@ -154,3 +154,8 @@ def test_check_image_ids_reports_count_and_first_missing_ids() -> None:
     message = str(info.value)
     assert message.startswith("in/train.csv: 8 of 10 image ids have no image in in/train_image_data_*.parquet")
     assert "Train_2, Train_3, Train_4, Train_5, Train_6, ..." in message and "Train_7" not in message
+
+
+def test_a_header_only_train_csv_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"train\.csv: only a header, no data rows"):
+        read_train_labels(write_train(tmp_path, []))

@@ -20,7 +20,8 @@ from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import write_csv
 from bengaliai.folds import FOLDS_CSV
 from bengaliai.leaderboard import COLUMNS, collect_leaderboard, format_leaderboard
-from bengaliai.oof import OOF_JSON
+from bengaliai.oof import OOF_JSON, evaluate_oof
+from bengaliai.runinfo import read_run_config, write_run_description
 
 ROOTS = [13, 22, 23, 38, 53, 64] * 3  # 18 images, fold = index // 6
 
@@ -106,24 +107,42 @@ def test_rows_describe_each_experiment_and_sort_by_oof_score(runs: Path, caplog:
     assert "moved" in caplog.text and "left empty" in caplog.text
 
 
-def test_oof_json_is_reused_while_fresh_and_recomputed_after_a_newer_oof(
-    runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_oof_json_is_reused_while_fresh_and_never_written(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = collect_leaderboard(runs)
     report = runs / "good" / OOF_JSON
-    assert report.is_file()
+    assert not report.exists()  # computed in memory: only `bengaliai oof` writes oof.json
+    evaluate_oof(runs / "good")
+    evaluate_oof(runs / "partial")
+    written = report.read_bytes()
 
     def fail(*args: object, **kwargs: object) -> None:
         raise BengaliaiError("recomputed")  # would empty the OOF columns of good and partial
 
     with monkeypatch.context() as patch:
-        patch.setattr(leaderboard, "evaluate_oof", fail)
+        patch.setattr(leaderboard, "compute_oof", fail)
         pd.testing.assert_frame_equal(collect_leaderboard(runs), first)
-    future = report.stat().st_mtime + 10
-    os.utime(runs / "good" / "fold1" / "oof.npz", (future, future))
-    before = report.stat().st_mtime_ns
-    collect_leaderboard(runs)
-    assert report.stat().st_mtime_ns > before
+        future = report.stat().st_mtime + 10
+        os.utime(runs / "good" / "fold1" / "oof.npz", (future, future))
+        stale = collect_leaderboard(runs).set_index("experiment")
+    assert np.isnan(stale.loc["good", "oof_score"])  # a newer oof.npz: recomputed, not read
+    pd.testing.assert_frame_equal(collect_leaderboard(runs), first)
+    assert report.read_bytes() == written
+
+
+def test_an_experiment_whose_folds_changed_keeps_its_row_without_oof(
+    runs: Path, input_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for run_dir in sorted((runs / "good").glob("fold*")):
+        write_run_description(run_dir, read_run_config(run_dir))  # what training records
+    folds = pd.read_csv(input_dir / FOLDS_CSV)
+    folds["fold"] = (folds["fold"] + 1) % 3
+    write_csv(folds, input_dir / FOLDS_CSV)
+    with caplog.at_level(logging.WARNING):
+        rows = collect_leaderboard(runs).set_index("experiment")
+    assert rows.loc["good", "folds_done"] == "3/3" and np.isnan(rows.loc["good", "oof_score"])
+    assert rows.loc["partial", "folds_done"] == "2/3"
+    assert f"good: out-of-fold columns left empty: {input_dir / FOLDS_CSV} changed since" in caplog.text
+    assert not (runs / "good" / OOF_JSON).exists()
 
 
 def test_formats_table_markdown_and_csv(runs: Path) -> None:
@@ -166,4 +185,4 @@ def test_a_real_run_folder(tiny_run: Path, tmp_path: Path) -> None:
     assert len(row["fold_scores"].split()) == 3 and "-" not in row["fold_scores"].split()
     assert 0 < row["oof_score"] <= row["score_with_prior"] <= 1
     assert row["train_time"].count(":") == 2 and len(row["date"]) == 10
-    assert (root / "runs" / "tiny" / OOF_JSON).is_file()
+    assert not (root / "runs" / "tiny" / OOF_JSON).exists()  # the leaderboard writes nothing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bengaliai.fileio import write_csv
 from bengaliai.folds import FOLDS_CSV
 from bengaliai.metric import competition_score
 from bengaliai.oof import OOF_JSON, PER_CLASS_PNG, evaluate_oof, read_oof_report
+from bengaliai.priors import ALPHA_GRID
+from bengaliai.runinfo import file_fingerprint, read_run_config, write_run_description
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -107,6 +110,45 @@ def test_missing_input_and_foreign_ids_name_the_file(
     np.savez(experiment / "fold1" / "oof.npz", **arrays)
     with pytest.raises(DataError, match=r"fold1.oof\.npz.*Train_999"):
         evaluate_oof(experiment, input_dir=moved)
+
+
+def _record_inputs(experiment: Path) -> None:
+    """Give every fold folder the run.json that training writes (with the inputs' fingerprints)."""
+    for run_dir in sorted(experiment.glob("fold*")):
+        write_run_description(run_dir, read_run_config(run_dir))
+
+
+def test_oof_refuses_folds_trained_on_another_folds_file(three_folds: tuple[Path, Path, pd.DataFrame]) -> None:
+    input_dir, experiment, _ = three_folds
+    _record_inputs(experiment)
+    report = evaluate_oof(experiment)
+    saved = read_oof_report(experiment)
+    assert saved is not None
+    folds_sha = file_fingerprint(input_dir / FOLDS_CSV)
+    assert saved["inputs"]["folds"] == {"path": str(input_dir / FOLDS_CSV), "sha256": folds_sha}
+    assert saved["inputs"]["train_csv"]["sha256"] == file_fingerprint(input_dir / TRAIN_CSV)
+    assert saved["fold_inputs"] == {str(k): {"train_csv": saved["inputs"]["train_csv"]["sha256"], "folds": folds_sha}
+                                    for k in report.folds}
+    written = (experiment / OOF_JSON).read_bytes()
+
+    folds = pd.read_csv(input_dir / FOLDS_CSV)
+    folds["fold"] = (folds["fold"] + 1) % 3  # `bengaliai folds --force` with another seed
+    write_csv(folds, input_dir / FOLDS_CSV)
+    expected = rf"{FOLDS_CSV} changed since \S*fold0 was trained \(recorded {folds_sha}, now"
+    with pytest.raises(BengaliaiError, match=expected):
+        evaluate_oof(experiment)
+    assert (experiment / OOF_JSON).read_bytes() == written  # the old report stays as it was
+
+
+def test_an_alpha_on_the_edge_of_the_grid_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Rare images lean 82:18 to the frequent root; frequencies 31:11 flip them only from alpha 1.47.
+    with caplog.at_level(logging.WARNING, logger="bengaliai.oof"):
+        report = evaluate_oof(_prior_case(tmp_path, rare_probability=0.18))
+    assert report.alpha == max(ALPHA_GRID) and report.alpha_at_edge
+    assert "largest of the tuning grid" in caplog.text
+    assert "WARNING: alpha 1.5 is the largest of the tuning grid" in report.summary()
+    assert read_oof_report(report.json_path.parent)["prior"]["at_grid_edge"] is True
+    assert not evaluate_oof(_prior_case(tmp_path / "b", rare_probability=0.4)).alpha_at_edge
 
 
 def test_an_experiment_without_oof_is_an_error(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,9 +18,10 @@ from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.fileio import write_csv, write_json
 from bengaliai.inference import Ensemble, InferenceConfig, view
 from bengaliai.labels import read_test_rows
-from bengaliai.predict import fold_checkpoints, load_models, predict, predict_files
+from bengaliai.predict import fold_checkpoints, load_models, predict, predict_files, resolve_prior
 from bengaliai.prepare import find_image_files
 from bengaliai.priors import apply_prior
+from bengaliai.runinfo import input_fingerprints, recorded_inputs, write_run_description
 
 FP32 = InferenceConfig(precision="fp32")
 
@@ -137,6 +140,60 @@ def test_missing_folds_and_runs_are_named(tiny_run: Path, tmp_path: Path) -> Non
         fold_checkpoints(tmp_path, "all")
 
 
+def _tuned_run(root: Path, n_folds: int = 3) -> Path:
+    """runs/exp with fold<K>/{config.yaml, run.json (fingerprints), best.pt} and an oof.json tuned on folds 0-1."""
+    input_dir, experiment = root / "input", root / "runs" / "exp"
+    input_dir.mkdir(parents=True)
+    (input_dir / "train.csv").write_text("image_id,grapheme_root\nTrain_0,1\n", encoding="utf-8")
+    (input_dir / "train_folds.csv").write_text("image_id,fold,unseen\nTrain_0,0,False\n", encoding="utf-8")
+    config = {"data": {"input": str(input_dir)}, "folds_file": "train_folds.csv"}
+    for fold in range(n_folds):
+        write_run_description(experiment / f"fold{fold}", config | {"fold": fold})
+        (experiment / f"fold{fold}" / "best.pt").write_bytes(b"")
+    counts = {name: [1] * N_CLASSES[name] for name in COMPONENTS}
+    write_json({"folds": [0, 1], "prior": {"alpha": 0.5, "class_counts": counts},
+                "inputs": input_fingerprints(config),
+                "fold_inputs": {str(k): recorded_inputs(experiment / f"fold{k}") for k in (0, 1)}},
+               experiment / "oof.json")
+    return experiment
+
+
+def test_alpha_auto_is_refused_for_folds_it_was_not_tuned_on(tmp_path: Path) -> None:
+    experiment = _tuned_run(tmp_path)
+    with pytest.raises(BengaliaiError, match=r"tuned on folds \[0, 1\], but the ensemble uses folds \[0, 2\] "
+                                             r".*run `bengaliai oof --run .*` again, or pass --alpha"):
+        resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0,2"))
+    with pytest.raises(BengaliaiError, match=r"uses folds \[0, 1, 2\]"):
+        resolve_prior(experiment, None, None)  # default: every trained fold
+    assert resolve_prior(experiment, 0.3, None, fold_checkpoints(experiment, "0,2")).alpha == 0.3
+
+
+def test_alpha_auto_for_a_subset_of_the_tuned_folds_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    experiment = _tuned_run(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bengaliai.predict"):
+        assert resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0,1")).alpha == 0.5
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="bengaliai.predict"):
+        assert resolve_prior(experiment, None, None, fold_checkpoints(experiment, "1")).alpha == 0.5
+    assert "tuned on folds [0, 1], the ensemble uses only folds [1]" in caplog.text
+
+
+def test_changed_folds_refuse_the_checkpoints_and_the_tuned_alpha(tmp_path: Path) -> None:
+    experiment = _tuned_run(tmp_path)
+    folds_csv = tmp_path / "input" / "train_folds.csv"
+    original = folds_csv.read_bytes()
+    folds_csv.write_text("image_id,fold,unseen\nTrain_0,1,False\n", encoding="utf-8")
+    with pytest.raises(BengaliaiError, match=r"train_folds.csv changed since \S*fold0 was trained"):
+        fold_checkpoints(experiment, "0")
+    with pytest.raises(BengaliaiError, match=r"oof.json no longer matches the run: \S*train_folds.csv changed since"):
+        resolve_prior(experiment, None, None)
+    # Fold 1 trained again on other folds after oof.json was tuned: its alpha is stale too.
+    folds_csv.write_bytes(original)
+    write_run_description(experiment / "fold1", {"data": {"input": str(tmp_path / "other")}, "folds_file": "x.csv"})
+    with pytest.raises(BengaliaiError, match="fold1 was trained again on other inputs"):
+        resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0"))
+
+
 def test_a_test_image_without_pixels_fails_before_writing(tiny_run: Path, tmp_path: Path) -> None:
     input_dir = tmp_path / "input"
     shutil.copytree(_input(tiny_run), input_dir)
@@ -157,3 +214,41 @@ def test_cli_predict_prints_where_the_submission_is(tiny_run: Path, tmp_path: Pa
     assert out.exists() and out.with_suffix(".npz").exists()
     assert "test score" in capsys.readouterr().out
     assert main(["predict", "--run", str(tmp_path), "--out", str(out)]) == 2
+
+
+def _fake_run(tmp_path: Path) -> Path:
+    """A run whose only checkpoint is an empty file: any attempt to read it fails loudly."""
+    (tmp_path / "runs" / "fake" / "fold0").mkdir(parents=True)
+    (tmp_path / "runs" / "fake" / "fold0" / "best.pt").write_bytes(b"")
+    return tmp_path / "runs" / "fake"
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_an_unwritable_out_fails_before_any_checkpoint_is_read(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Tests run as root, where a read-only chmod does not stop writes: a parent that is a file and /proc do.
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "sub.csv" if where == "file" else Path("/proc/bengaliai-test/sub.csv")
+    assert main(["predict", "--run", str(_fake_run(tmp_path)), "--alpha", "0", "--out", str(out)]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(error) == 1 and error[0].startswith(f"bengaliai predict: error: cannot write {out}: ")
+
+
+def test_an_image_id_in_two_test_files_fails_before_the_inference(tmp_path: Path) -> None:
+    from bengaliai.parquet_images import write_image_parquet
+
+    images = np.full((2, 137, 236), 255, dtype=np.uint8)
+    write_image_parquet(tmp_path / "test_image_data_0.parquet", ["Test_0", "Test_1"], images)
+    write_image_parquet(tmp_path / "test_image_data_1.parquet", ["Test_2", "Test_1"], images)
+
+    def never(images: np.ndarray) -> None:
+        raise AssertionError("an image was predicted before the ids were checked")
+
+    ensemble = SimpleNamespace(models=[SimpleNamespace(preprocess={})], predict=never)
+    files = find_image_files(tmp_path, ("test",))
+    with pytest.raises(DataError, match=r"test_image_data_1\.parquet: image_id 'Test_1' is also in .*test_image_data_0\.parquet"):
+        predict_files(ensemble, files, workers=1)  # type: ignore[arg-type]
+    write_image_parquet(tmp_path / "test_image_data_1.parquet", ["Test_2", "Test_2"], images)
+    with pytest.raises(DataError, match=r"test_image_data_1\.parquet, row 1: duplicate image_id 'Test_2'"):
+        predict_files(ensemble, files, workers=1)  # type: ignore[arg-type]

@@ -157,3 +157,15 @@ def test_train_labels_are_checked_against_the_images_before_any_work(tmp_path: P
     labels.assign(grapheme_root=lambda f: f["grapheme_root"].where(f.index != 3, 168)).to_csv(input_dir / "train.csv", index=False)
     with pytest.raises(DataError, match=r"line 5: column grapheme_root has 168, expected an integer in 0..167"):
         prepare(input_dir, PreprocessConfig(mode="resize", size=32), workers=1, splits=("train",))
+
+
+def test_a_header_only_train_csv_is_refused_before_any_work(tmp_path: Path) -> None:
+    from conftest import write_pattern_dataset
+
+    input_dir = tmp_path / "input"
+    write_pattern_dataset(input_dir, 6, n_files=1)
+    (input_dir / "train.csv").write_text("image_id,grapheme_root,vowel_diacritic,consonant_diacritic,grapheme\n")
+    assert main(["prepare", "--input", str(input_dir), "--splits", "train", "--mode", "resize", "--size", "32"]) == 2
+    with pytest.raises(DataError, match=r"train\.csv: only a header, no data rows"):
+        prepare(input_dir, PreprocessConfig(mode="resize", size=32), workers=1, splits=("train",))
+    assert not (input_dir / "cache").exists()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
+
+from bengaliai.errors import BengaliaiError
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -37,10 +39,32 @@ class AugmentConfig:
     cutmix_alpha: float = 1.0
     mixup_p: float = 0.0
     mixup_alpha: float = 0.4
+    # Where the per-image transforms run: "loader" (albumentations in the loader workers, on the
+    # CPU) or "device" (bengaliai.augment_device, per batch on the training device: for a GPU whose
+    # loader cores cannot keep up). CutMix/MixUp always run on the device.
+    where: Literal["loader", "device"] = "loader"
+
+    def __post_init__(self) -> None:
+        found = []
+        for name in ("affine_p", "distort_p", "dropout_p", "cutmix_p", "mixup_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                found.append(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.cutmix_p + self.mixup_p > 1.0:
+            found.append(f"augment.cutmix_p + augment.mixup_p must be <= 1, got {self.cutmix_p + self.mixup_p}")
+        for name in ("scale", "dropout_holes", "dropout_size"):
+            value = getattr(self, name)
+            if len(value) != 2 or value[0] > value[1] or value[0] < 0:
+                found.append(f"augment.{name} must be [low, high] with 0 <= low <= high, got {list(value)}")
+        if self.where not in ("loader", "device"):
+            found.append(f"augment.where must be loader or device, got {self.where!r}")
+        if found:
+            raise BengaliaiError("\n".join(found))
 
 
 def build_transform(config: AugmentConfig) -> A.Compose | None:
-    """The per-image pipeline, or None when every transform is switched off."""
+    """The per-image pipeline of the loader, or None when every transform is off or runs on the device."""
+    if config.where == "device":
+        return None
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its import would otherwise call the network
     import albumentations as A
 
@@ -87,7 +111,9 @@ def mix_batch(
 ) -> MixedBatch:
     """Apply CutMix (probability cutmix_p) or else MixUp (mixup_p) to a float batch (B, C, H, W).
 
-    Draws come from ``generator`` (on the CPU) so a run replays exactly from its seed.
+    Draws come from ``generator`` (on the CPU) so a run replays exactly from its seed; the
+    permutation is drawn on the images' device from a seed of it, so nothing is copied to the
+    device in the step.
     """
     draw = float(torch.rand((), generator=generator))
     if draw < config.cutmix_p:
@@ -103,6 +129,12 @@ def _beta(alpha: float, generator: torch.Generator) -> float:
     return float(a[0] / a.sum())
 
 
+def _permutation(n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
+    seed = int(torch.randint(0, 2**62, (), generator=generator))
+    device_generator = torch.Generator(device=device).manual_seed(seed)
+    return torch.randperm(n, generator=device_generator, device=device)
+
+
 def _permuted(targets: dict[str, torch.Tensor], order: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: value[order] for name, value in targets.items()}
 
@@ -111,7 +143,7 @@ def _mixup(
     images: torch.Tensor, targets: dict[str, torch.Tensor], alpha: float, generator: torch.Generator
 ) -> MixedBatch:
     lam = _beta(alpha, generator)
-    order = torch.randperm(images.shape[0], generator=generator).to(images.device)
+    order = _permutation(images.shape[0], images.device, generator)
     mixed = images * lam + images[order] * (1.0 - lam)
     return MixedBatch(mixed, targets, _permuted(targets, order), lam)
 
@@ -126,7 +158,7 @@ def _cutmix(
     cx = int(torch.randint(width, (), generator=generator))
     y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, height)
     x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, width)
-    order = torch.randperm(images.shape[0], generator=generator).to(images.device)
+    order = _permutation(images.shape[0], images.device, generator)
     mixed = images.clone()
     mixed[..., y0:y1, x0:x1] = images[order][..., y0:y1, x0:x1]
     # The box was clipped at the border: weight the targets by the area actually pasted.

@@ -30,20 +30,38 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def rng_state() -> dict[str, Any]:
-    """Every global random state that training touches."""
+    """Every global random state that training touches (CUDA: the current device's only)."""
     state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
+def _byte_tensor(value: Any) -> torch.Tensor:
+    # torch.set_rng_state takes only a CPU ByteTensor: a checkpoint read with map_location="cuda"
+    # holds the saved state on the GPU, which used to crash every resume on a GPU.
+    return torch.as_tensor(value).detach().to(device="cpu", dtype=torch.uint8)
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what ``rng_state`` saved."""
+    """Restore what ``rng_state`` saved, wherever its tensors were loaded to.
+
+    Only the current CUDA device's state is restored: a run saved on a machine with more GPUs
+    resumes on one with fewer. Older checkpoints hold a list (one state per GPU): the current
+    device's entry is used when it exists.
+    """
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    torch.set_rng_state(_byte_tensor(state["torch"]))
+    cuda = state.get("cuda")
+    if cuda is None or not torch.cuda.is_available():
+        return
+    current = torch.cuda.current_device()
+    if isinstance(cuda, (list, tuple)):
+        if current >= len(cuda):
+            return
+        cuda = cuda[current]
+    torch.cuda.set_rng_state(_byte_tensor(cuda), current)
 
 
 def seed_everything(seed: int) -> None:

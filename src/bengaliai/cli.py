@@ -48,7 +48,9 @@ def _positive_float(text: str) -> float:
 
 
 def _default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    from bengaliai.threads import available_cpus  # affinity and cgroup quota, not the host's count
+
+    return max(1, min(available_cpus(), 8))
 
 
 def _run_synth(args: argparse.Namespace) -> None:
@@ -57,7 +59,15 @@ def _run_synth(args: argparse.Namespace) -> None:
     from bengaliai.synth import synthesize
 
     config = load_config(RenderConfig, args.config, args.set)
-    synthesize(args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config)
+    letterforms = None
+    if args.roots_from is not None:
+        from bengaliai.letterforms import LetterformConfig
+
+        letterforms = LetterformConfig(p=args.letterform_p)
+    synthesize(
+        args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
+        roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix,
+    )
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
@@ -65,13 +75,19 @@ def _run_prepare(args: argparse.Namespace) -> None:
     from bengaliai.preprocess import PreprocessConfig
 
     config = PreprocessConfig(mode=args.mode, size=args.size)
-    prepare(args.input, config, workers=args.workers, splits=tuple(args.splits), max_block_bytes=int(args.block_gb * 2**30))
+    prepare(
+        args.input, config, workers=args.workers, splits=tuple(args.splits), max_block_bytes=int(args.block_gb * 2**30),
+        cache_root=args.cache_dir,
+    )
 
 
 def _run_folds(args: argparse.Namespace) -> None:
     from bengaliai.folds import make_folds
 
-    make_folds(args.input, n_splits=args.n_splits, seed=args.seed, unseen_graphemes=args.unseen_graphemes)
+    make_folds(
+        args.input, n_splits=args.n_splits, seed=args.seed, unseen_graphemes=args.unseen_graphemes,
+        out=args.out, force=args.force,
+    )
 
 
 def _run_download(args: argparse.Namespace) -> None:
@@ -80,14 +96,23 @@ def _run_download(args: argparse.Namespace) -> None:
     download(args.out, force=args.force)
 
 
+def _run_import_banglalekha(args: argparse.Namespace) -> None:
+    from bengaliai.banglalekha import import_banglalekha
+    from bengaliai.threads import available_cpus
+
+    workers = args.workers or available_cpus()
+    import_banglalekha(args.src, args.out, seed=args.seed, workers=workers, limit_per_class=args.limit_per_class)
+
+
 def _run_train(args: argparse.Namespace) -> None:
     from bengaliai.config import load_config
     from bengaliai.train import TrainConfig, train
 
     config = load_config(TrainConfig, args.config, args.set)
     scores = train(config, folds=args.fold, resume=args.resume)
-    for fold, score in scores.items():
-        print(f"fold {fold}: best validation score {score:.4f}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank returns; one prints
+        for fold, score in scores.items():
+            print(f"fold {fold}: best validation score {score:.4f}")
 
 
 def _alpha(text: str) -> float | None:
@@ -116,7 +141,8 @@ def _run_predict(args: argparse.Namespace) -> None:
 
     result = predict(
         args.run, input_dir=args.input, folds=args.folds, out=args.out, config=_inference_config(args),
-        alpha=args.alpha, workers=args.workers, block_images=args.block_images,
+        alpha=args.alpha, workers=args.workers, block_images=args.block_images, threads=args.threads,
+        routing=args.routing,
     )
     print(result.summary())
 
@@ -126,7 +152,7 @@ def _run_kernel(args: argparse.Namespace) -> None:
 
     build = build_kernel(
         args.run, args.out, folds=args.folds, config=_inference_config(args), alpha=args.alpha,
-        user=args.user, gpu=args.gpu,
+        user=args.user, gpu=args.gpu, machine_shape=args.machine_shape, routing=args.routing,
     )
     print(build.summary())
     if args.push:
@@ -153,10 +179,16 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
         "--alpha", type=_alpha, default=None, metavar="auto|A",
         help="prior correction p / freq**A; auto = the alpha `bengaliai oof` tuned (none without oof.json); 0 = off",
     )
+    p.add_argument(
+        "--routing", choices=("auto", "off"), default="auto",
+        help="seen/unseen routing: images the auxiliary grapheme head is confident about take that grapheme's "
+        "labels; auto = on when the checkpoints have the head and `bengaliai oof` tuned a threshold (default: auto)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass (default: 256)")
     p.add_argument(
-        "--precision", choices=("auto", "bf16", "fp32"), default="auto",
-        help="auto: bf16 where the hardware computes it natively, else fp32 (default: auto)",
+        "--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+        help="auto: bf16 on GPUs of compute capability >= 8.0 and CPUs with native bf16, fp16 on 7.x GPUs "
+        "(T4, V100), else fp32 (default: auto)",
     )
     p.add_argument("--device", default="auto", help="cuda, cpu, mps or auto (default: auto)")
 
@@ -203,6 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one render setting (repeatable)"
     )
+    p.add_argument(
+        "--roots-from", type=Path, metavar="IMPORTED_DIR",
+        help="draw graphemes on the handwritten bare roots of this folder (e.g. from `bengaliai import "
+        "banglalekha`): the vowel signs and diacritics of a font are redrawn by pen on a real root; graphemes "
+        "whose root has no samples stay font-rendered. Prepares IMPORTED_DIR/cache/raw first if needed",
+    )
+    p.add_argument(
+        "--letterform-p", type=float, default=1.0, metavar="P",
+        help="with --roots-from: chance a grapheme is drawn on a real root when its root has one (default: 1)",
+    )
+    p.add_argument(
+        "--id-prefix", default="Train", metavar="PREFIX",
+        help="train image ids PREFIX_<i> (default: Train); another prefix, e.g. LF, keeps an extra source's "
+        "ids apart from a main synthetic set's",
+    )
     p.set_defaults(handler=_run_synth)
 
     p = sub.add_parser(
@@ -227,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="decoded pixels held at once; a competition file is 1.6 GB, so 2 decodes it in one block: "
         "about 25%% faster, peak memory about 2 GB instead of 1.3 (default: 1)",
     )
+    p.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="write the caches to CACHE_DIR/<mode><size>/ instead of DIR/cache/ (for a read-only DIR such as "
+        "/kaggle/input; train with --set data.cache_dir=CACHE_DIR)",
+    )
     p.set_defaults(handler=_run_prepare)
 
     p = sub.add_parser(
@@ -236,9 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and write DIR/train_folds.csv (image_id, fold, unseen). With --unseen-graphemes N, N whole "
         "graphemes are held out of every training split and validated in every fold (unseen=True), "
         "imitating the private test set's unseen graphemes. Training reads this file and never "
-        "recomputes it.",
+        "recomputes it; runs record its fingerprint, so an existing folds file with other content is "
+        "refused unless --force (an identical one is left as it is).",
     )
     p.add_argument("--input", type=Path, required=True, help="directory with train.csv")
+    p.add_argument(
+        "--out", type=Path, default=None,
+        help="folds file to write (default: INPUT/train_folds.csv); e.g. /kaggle/working/train_folds.csv "
+        "when INPUT is read-only (then train with --set folds_file=that path)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing folds file whose content differs")
     p.add_argument("--n-splits", type=_positive_int, default=5, help="number of folds (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
@@ -266,8 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score an experiment out of fold and tune the prior correction",
         description="Gather the out-of-fold probabilities of runs/<experiment>/fold*/oof.npz (each image from its "
         "own fold), score them with the competition metric (overall, per component, seen and unseen graphemes, "
-        "per fold), tune the prior-correction alpha, and write runs/<experiment>/oof.json and "
-        "per_class_recall.png (the weakest classes). predict and kernel read the tuned alpha from oof.json.",
+        "per fold), tune the prior-correction alpha and, for runs with the auxiliary grapheme head "
+        "(model.aux_graphemes=true) on folds with unseen graphemes, the seen/unseen routing score and threshold, "
+        "and write runs/<experiment>/oof.json and per_class_recall.png (the weakest classes). predict and kernel "
+        "read the tuned alpha and routing from oof.json.",
     )
     p.add_argument("--run", type=Path, required=True, help="experiment folder runs/<experiment>")
     p.add_argument("--input", type=Path, default=None, help="folder with train.csv and train_folds.csv (default: the run's)")
@@ -278,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare experiments: one row each, sorted by out-of-fold score",
         description="One row per experiment under RUNS: model, image size, epochs, folds done, per-fold scores, "
         "out-of-fold score with the three recalls, best prior alpha, training time, date and git commit. "
-        "Out-of-fold figures are computed (and cached in oof.json) where missing.",
+        "Out-of-fold figures come from oof.json while it is up to date, else are computed in memory; "
+        "the leaderboard writes nothing (`bengaliai oof` writes oof.json). An experiment whose folds no longer "
+        "match train.csv or the folds file shows no out-of-fold figures, with a warning.",
     )
     p.add_argument("--runs", type=Path, default=Path("runs"), help="folder of experiments (default: runs)")
     p.add_argument("--format", choices=("table", "markdown", "csv"), default="table", help="output format (default: table)")
@@ -299,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile with frozen weights (faster after a warm-up)")
     p.add_argument("--workers", type=_positive_int, default=_default_workers(), help="preprocessing threads")
     p.add_argument("--block-images", type=_positive_int, default=4096, help="raw images decoded at once (memory: 32 KB each)")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None,
+        help="torch threads (default: the CPUs this process may use, by affinity and cgroup quota; on a machine "
+        "shared with other jobs, give it the cores that are free)",
+    )
     p.set_defaults(handler=_run_predict)
 
     p = sub.add_parser(
@@ -313,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="build folder")
     p.add_argument("--user", default=None, help="Kaggle user name (default: from KAGGLE_USERNAME or ~/.kaggle/kaggle.json)")
     p.add_argument("--gpu", action="store_true", help="run the kernel on a GPU")
+    p.add_argument(
+        "--machine-shape", default=None, metavar="SHAPE",
+        help="Kaggle GPU machine with --gpu (kernel-metadata.json machine_shape; default NvidiaTeslaT4). Shapes the "
+        "Kaggle API documents: NvidiaTeslaT4, NvidiaTeslaP100 (kagglesdk kernels_api_service.py; kaggle 2.2.4 passes "
+        "the value on unchecked). Avoid P100: the torch of Kaggle's current image has no sm_60 kernels.",
+    )
     p.add_argument("--push", action="store_true", help="upload the dataset and push the kernel")
     p.set_defaults(handler=_run_kernel)
 
@@ -326,6 +400,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--force", action="store_true", help="download again even if the files are there")
     p.set_defaults(handler=_run_download)
+
+    p = sub.add_parser(
+        "import",
+        help="turn an external handwriting dataset into competition training files",
+        description="Convert a dataset you fetched yourself into the competition's training format.",
+    )
+    sources = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    p = sources.add_parser(
+        "banglalekha",
+        help="BanglaLekha-Isolated: 73 classes of bare grapheme roots, about 145,000 images",
+        description="Read SRC/Images/<1..84>/*.png of BanglaLekha-Isolated (Biswas et al. 2017). Fetch it yourself "
+        "from Mendeley Data (dataset hf6sf8zrkc, version 2): it states no licence, so this project never ships it. "
+        "The 73 class folders that are grapheme roots become graphemes (root, 0, 0); chandrabindu (50) and the "
+        "digits (51-60) are left out. Each image is inverted to dark ink on light paper, scaled, thinned, placed, "
+        "blurred and shaded like the competition's images. Writes to OUT: train.csv (the competition's columns, "
+        "ids BLI_<folder>_<index>), train_image_data_<i>.parquet (at most 50,000 rows each), sources.csv (each "
+        "image's source file and writer, i.e. the form serial in its name: group folds by it) and import.json "
+        "(counts per class, settings, seed). The same seed gives the same bytes whatever the worker count; "
+        "then `bengaliai prepare --input OUT --splits train`.",
+    )
+    p.add_argument("--src", type=Path, required=True, help="the BanglaLekha-Isolated folder holding Images/")
+    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=None,
+        help="worker processes (default: the CPUs this process may use, by affinity and cgroup quota)",
+    )
+    p.add_argument(
+        "--limit-per-class", type=_positive_int, default=None, metavar="N",
+        help="at most N images per class, evenly spaced in file-name order (default: all)",
+    )
+    p.set_defaults(handler=_run_import_banglalekha)
 
     p = sub.add_parser(
         "demo",
@@ -346,8 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(verbose: bool) -> None:
     """One format for every module's logger; warnings of noisy libraries stay quiet."""
+    # Under torchrun only rank 0 tells the story; the other ranks speak up for warnings and errors.
+    quiet_rank = int(os.environ.get("RANK", "0")) > 0
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet_rank else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,

@@ -135,3 +135,23 @@ def class_map_rows() -> list[tuple[str, int, str]]:
         for component in COMPONENTS
         for label, text in enumerate(LABEL_STRINGS[component])
     ]
+
+
+# BanglaLekha-Isolated (Biswas et al. 2017; Mendeley Data hf6sf8zrkc v2): class folder -> the
+# competition's grapheme_root of the bare letter, read from the images class by class (the dataset
+# ships no map). Folder 50 (chandrabindu alone: consonant_diacritic 1) and 51-60 (digits) are not
+# roots and are absent. Folder 48 is ং (root 0), 49 ঃ (root 1).
+BANGLALEKHA_FOLDERS = 84
+BANGLALEKHA_ROOTS: dict[int, int] = {
+    1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 7, 7: 8, 8: 9, 9: 10, 10: 11, 11: 12,  # অ .. ঔ
+    12: 13, 13: 22, 14: 23, 15: 29, 16: 31, 17: 38, 18: 42, 19: 43, 20: 48, 21: 49,  # ক .. ঞ
+    22: 53, 23: 55, 24: 56, 25: 58, 26: 59, 27: 64, 28: 71, 29: 72, 30: 79, 31: 81,  # ট .. ন
+    32: 96, 33: 103, 34: 107, 35: 113, 36: 115, 37: 122, 38: 123, 39: 124,  # প .. ল
+    40: 133, 41: 139, 42: 147, 43: 159, 44: 165, 45: 166, 46: 167, 47: 164, 48: 0, 49: 1,  # শ .. ঃ
+    61: 18, 62: 109, 63: 36,  # ক্ষ ব্দ ঙ্গ
+    64: 148,  # স্ক, read from the images; a widely copied third-party list says ঙ্ক, which is wrong
+    65: 154,  # স্ফ
+    66: 151,  # probably স্থ: a low-confidence reading of the images
+    67: 40, 68: 16, 69: 152, 70: 143, 71: 117, 72: 162, 73: 98, 74: 118,  # চ্ছ ক্ত স্ন ষ্ণ ম্প হ্ম প্ত ম্ব
+    75: 85, 76: 77, 77: 67, 78: 142, 79: 129, 80: 144, 81: 89, 82: 91, 83: 120, 84: 61,  # ন্ড .. ণ্ঠ
+}

@@ -97,7 +97,8 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
     config = load_config(
         TrainConfig,
         None,
-        [*DEMO_TRAINING, f"seed={seed}", f"data.input={input_dir}", f"output={Path(workdir) / 'runs'}", f"data.workers={workers}"],
+        # Loader workers and torch threads: auto, sized to the CPUs this process may use (bengaliai.threads).
+        [*DEMO_TRAINING, f"seed={seed}", f"data.input={input_dir}", f"output={Path(workdir) / 'runs'}"],
     )
     run_dir = Path(config.output) / config.experiment
     if run_dir.exists():

@@ -49,6 +49,18 @@ def all_gather(value: Any, info: DistInfo) -> list[Any]:
     return out
 
 
+def ranks_with(flag: torch.Tensor, info: DistInfo) -> list[int]:
+    """The ranks whose boolean ``flag`` (a 0-d tensor on the training device) is set; a collective
+    under torchrun, so every rank learns it at once and they stop together instead of waiting
+    for a rank that has already left."""
+    if not info.enabled:
+        return [0] if bool(flag) else []
+    flags = torch.zeros(info.world_size, device=flag.device)
+    flags[info.rank] = flag.float()
+    dist.all_reduce(flags)
+    return [rank for rank, value in enumerate(flags.tolist()) if value > 0]
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,11 +14,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bengaliai.augment import AugmentConfig, mix_batch
+from bengaliai.augment_device import batch_seed
 from bengaliai.competition import COMPONENTS
 from bengaliai.data import DataConfig, to_model_input
-from bengaliai.distributed import DistInfo, all_gather
+from bengaliai.distributed import DistInfo, all_gather, ranks_with
 from bengaliai.errors import BengaliaiError
 from bengaliai.metric import competition_score
+from bengaliai.model import AUX_HEAD
+from bengaliai.precision import Precision
+from bengaliai.routing import AUX_KEYS, aux_summary
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +40,31 @@ class NonFiniteLoss(BengaliaiError):
     """The loss became NaN or infinite; training stops instead of writing garbage weights."""
 
 
+# Steps between checks of the non-finite flag: each check waits for the device, so not every step.
+CHECK_EVERY = 50
+
+
 @dataclass(frozen=True)
 class StepContext:
-    """What the loop needs besides the model: device, precision and the data settings."""
+    """What the loop needs besides the model: device, precision and the data settings.
+
+    ``scaler`` is the GradScaler of fp16 training (None otherwise). ``device_augment``, when set,
+    augments each batch on the device (``augment.where=device``) with a generator seeded per
+    (``seed``, epoch, batch, rank), so a resumed epoch replays exactly.
+    """
 
     device: torch.device
-    bf16: bool
+    precision: Precision
     channels_last: bool
     data: DataConfig
     augment: AugmentConfig
     loss: LossConfig
     grad_clip: float
     dist: DistInfo
+    scaler: torch.amp.GradScaler | None = None
+    device_augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    seed: int = 0
+    check_every: int = CHECK_EVERY
 
 
 def targets_of(labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -70,6 +87,21 @@ def weighted_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tens
     return total / sum(config.weights)
 
 
+def _check_finite(flag: torch.Tensor, ctx: StepContext, epoch: int, first: int, last: int) -> None:
+    """Stop every rank with one message if any rank saw a non-finite loss in steps first..last."""
+    ranks = ranks_with(flag, ctx.dist)
+    if ranks:
+        where = f"batch {first}" if first == last else f"batches {first}-{last}"
+        on = f" on rank(s) {', '.join(map(str, ranks))}" if ctx.dist.enabled else ""
+        raise NonFiniteLoss(f"loss is nan or inf at epoch {epoch}, {where}{on}; last.pt keeps the last good epoch")
+
+
+def _augment_generator(ctx: StepContext) -> torch.Generator | None:
+    if ctx.device_augment is None:
+        return None
+    return torch.Generator(device=ctx.device)
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -81,42 +113,76 @@ def train_one_epoch(
     epoch: int,
     total: int,
 ) -> tuple[float, float]:
-    """Train over ``loader``; return (mean loss, images per second over all ranks)."""
+    """Train over ``loader``; return (mean loss, images per second over all ranks).
+
+    Nothing in a step waits for the device: the non-finite flag is kept on the device and read
+    every ``ctx.check_every`` steps and at the end (on every rank at once under torchrun), and the
+    loss is read only when the progress bar is about to show it.
+    """
     model.train()
     loss_sum, seen, start = torch.zeros((), device=ctx.device), 0, time.perf_counter()
+    bad = torch.zeros((), dtype=torch.bool, device=ctx.device)
+    checked, shown_at = 0, start
+    augment_generator = _augment_generator(ctx)
     bar = tqdm(
         loader, total=total, desc=f"epoch {epoch}", leave=False, disable=not ctx.dist.is_main, unit="batch",
         # In a log file (nohup, a Kaggle commit) every refresh is a new line: refresh rarely there.
         mininterval=0.5 if sys.stderr.isatty() else 60.0,
     )
+    step = -1
     for step, (images, labels, _) in enumerate(bar):
-        x = to_model_input(images, ctx.data, ctx.device, ctx.channels_last)
+        if augment_generator is not None:
+            augment_generator.manual_seed(batch_seed(ctx.seed, epoch, step, ctx.dist.rank))
+        x = to_model_input(images, ctx.data, ctx.device, ctx.channels_last, ctx.device_augment, augment_generator)
         mixed = mix_batch(x, targets_of(labels.to(ctx.device, non_blocking=True)), ctx.augment, mix_generator)
-        with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.bf16):
+        with torch.autocast(ctx.device.type, dtype=ctx.precision.dtype, enabled=ctx.precision.autocast):
             logits = model(mixed.images)
         loss = mixed.lam * weighted_loss(logits, mixed.targets_a, ctx.loss)
         if mixed.lam < 1.0:
             loss = loss + (1.0 - mixed.lam) * weighted_loss(logits, mixed.targets_b, ctx.loss)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss is {loss.item()} at epoch {epoch}, batch {step}; last.pt keeps the last good epoch")
+        bad |= ~torch.isfinite(loss.detach())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if ctx.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.grad_clip)
-        optimizer.step()
+        _backward_and_step(loss, model, optimizer, ctx)
         scheduler.step()
         if ema is not None:
             ema.update_parameters(model)
         loss_sum += loss.detach() * len(images)
         seen += len(images)
-        if step % 10 == 0 and ctx.dist.is_main:
-            # refresh=False: the bar shows it at its own next refresh. Refreshing here would print a
-            # line every 10 steps into a log file and show a stale step count (tqdm syncs it lazily).
-            rate = seen * ctx.dist.world_size / (time.perf_counter() - start)
+        if (step + 1) % ctx.check_every == 0:
+            _check_finite(bad, ctx, epoch, checked, step)
+            checked = step + 1
+        now = time.perf_counter()
+        if ctx.dist.is_main and now - shown_at >= bar.mininterval:
+            # Read the loss (a device sync) only as often as the bar can show it. refresh=False: the
+            # bar shows it at its own next refresh (refreshing here would add lines to a log file).
+            shown_at = now
+            rate = seen * ctx.dist.world_size / (now - start)
             bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)
+    if step >= checked:
+        _check_finite(bad, ctx, epoch, checked, step)
     totals = all_gather((float(loss_sum), seen), ctx.dist)
     all_seen = sum(n for _, n in totals)
     return sum(s for s, _ in totals) / max(all_seen, 1), all_seen / (time.perf_counter() - start)
+
+
+def _backward_and_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, ctx: StepContext) -> None:
+    """Backward, clip, step; with fp16 through the GradScaler (unscaled before clipping).
+
+    A step the scaler skips for overflowed fp16 gradients is normal loss scaling, not a
+    non-finite loss: only the loss itself is checked.
+    """
+    if ctx.scaler is None:
+        loss.backward()
+        if ctx.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.grad_clip)
+        optimizer.step()
+        return
+    ctx.scaler.scale(loss).backward()
+    if ctx.grad_clip > 0:
+        ctx.scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.grad_clip)
+    ctx.scaler.step(optimizer)
+    ctx.scaler.update()
 
 
 @dataclass(frozen=True)
@@ -128,6 +194,8 @@ class Evaluation:
     loss: float
     recalls: dict[str, float]
     score: float
+    # What routing needs of the auxiliary grapheme head (routing.AUX_KEYS), when the model has one.
+    aux: dict[str, np.ndarray] | None = None
 
 
 @torch.inference_mode()
@@ -142,13 +210,21 @@ def evaluate(
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     for images, _, indices in loader:
         x = to_model_input(images, ctx.data, ctx.device, ctx.channels_last)
-        with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=ctx.bf16):
+        with torch.autocast(ctx.device.type, dtype=ctx.precision.dtype, enabled=ctx.precision.autocast):
             logits = model(x)
-        parts.append((indices.numpy(), {n: torch.softmax(logits[n].float(), 1).cpu().numpy() for n in COMPONENTS}))
+        outputs = {n: torch.softmax(logits[n].float(), 1).cpu().numpy() for n in COMPONENTS}
+        if AUX_HEAD in logits:
+            # Only the top graphemes and the logsumexp: the 1295 probabilities would make oof.npz 200 MB a fold.
+            aux_logits = logits[AUX_HEAD].float()
+            outputs |= aux_summary(torch.softmax(aux_logits, 1), torch.logsumexp(aux_logits, 1))
+        parts.append((indices.numpy(), outputs))
     gathered = [p for rank_parts in all_gather(parts, ctx.dist) for p in rank_parts]
     indices = np.concatenate([i for i, _ in gathered])
     order = np.argsort(indices, kind="stable")
     probabilities = {n: np.concatenate([p[n] for _, p in gathered])[order] for n in COMPONENTS}
+    aux = None
+    if AUX_KEYS[0] in gathered[0][1]:
+        aux = {key: np.concatenate([p[key] for _, p in gathered])[order] for key in AUX_KEYS}
     indices = indices[order]
     y_true = {n: labels[indices, i] for i, n in enumerate(COMPONENTS)}
     y_pred = {n: probabilities[n].argmax(1) for n in COMPONENTS}
@@ -158,4 +234,4 @@ def evaluate(
         for w, n in zip(ctx.loss.weights, COMPONENTS, strict=True)
     ) / sum(ctx.loss.weights)
     recalls = {n: float(getattr(result, n)) for n in COMPONENTS}
-    return Evaluation(indices, probabilities, loss, recalls, float(result.score))
+    return Evaluation(indices, probabilities, loss, recalls, float(result.score), aux)

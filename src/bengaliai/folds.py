@@ -163,14 +163,41 @@ def _warn_missing_classes(codes: np.ndarray, folds: np.ndarray, n_splits: int) -
             )
 
 
-def make_folds(input_dir: Path, n_splits: int = 5, seed: int = 0, unseen_graphemes: int = 0) -> Path:
-    """Read ``input_dir/train.csv``, write ``input_dir/train_folds.csv`` and return its path."""
+def make_folds(
+    input_dir: Path,
+    n_splits: int = 5,
+    seed: int = 0,
+    unseen_graphemes: int = 0,
+    out: Path | None = None,
+    force: bool = False,
+) -> Path:
+    """Read ``input_dir/train.csv``, write the folds to ``out`` (default ``input_dir/train_folds.csv``)
+    and return its path.
+
+    Models are trained on one folds file; replacing it silently would make their out-of-fold scores
+    count images they trained on. So an existing file with other content is refused unless
+    ``force``, and an identical one is left untouched. ``out`` lets a read-only input folder (Kaggle's
+    /kaggle/input) keep its files while the folds go elsewhere.
+    """
     input_dir = Path(input_dir)
-    labels = read_train_labels(input_dir / TRAIN_CSV)
+    train_csv = input_dir / TRAIN_CSV
+    labels = read_train_labels(train_csv)
+    if len(labels) < n_splits:
+        raise DataError(train_csv, f"{len(labels)} images cannot be split into {n_splits} folds")
     folds = assign_folds(labels, n_splits=n_splits, seed=seed, unseen_graphemes=unseen_graphemes)
-    path = input_dir / FOLDS_CSV
+    path = Path(out) if out is not None else input_dir / FOLDS_CSV
     if path.exists():
-        log.warning("replacing %s: models trained on the old folds no longer match it", path)
+        # The bytes write_csv would write, to compare before touching anything.
+        new_text = folds.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        if path.read_bytes() == new_text:
+            log.info("%s is unchanged (same train.csv, folds and seed): not rewritten", path)
+            return path
+        if not force:
+            raise BengaliaiError(
+                f"{path} exists and differs from the new split: runs trained on it would no longer match it; "
+                "pass --force to replace it (then retrain), or --out FILE to write the new folds elsewhere"
+            )
+        log.warning("replacing %s (--force): runs trained on the old folds no longer match it", path)
     write_csv(folds, path)
     sizes = folds["fold"].value_counts().sort_index()
     log.info(

@@ -4,7 +4,9 @@ Shared by ``bengaliai predict`` and the Kaggle kernel (which bundles this packag
 the same numbers. A fold model is rebuilt from the configuration saved in its checkpoint and gets
 the weights that validation scored (the EMA's when EMA was on). The ensemble is the mean of the
 softmax probabilities over folds and test-time views; views are small shifts and scales applied on
-the device (no flips: a mirrored Bengali letter is another letter or none).
+the device (no flips: a mirrored Bengali letter is another letter or none). For routing, the auxiliary
+grapheme head's probabilities and logsumexp are averaged the same way and summarised
+(bengaliai.routing.aux_summary).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import torch.nn.functional as F
 from bengaliai.checkpoint import load_checkpoint
 from bengaliai.competition import COMPONENTS
 from bengaliai.config import from_dict
-from bengaliai.device import use_bf16
 from bengaliai.errors import BengaliaiError
-from bengaliai.model import ModelConfig, build_model
+from bengaliai.model import AUX_HEAD, ModelConfig, build_model
+from bengaliai.precision import PRECISIONS, resolve_precision
+from bengaliai.routing import AUX_KEYS, TOP_K, aux_summary
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +51,9 @@ class InferenceConfig:
     """How the ensemble runs; the kernel receives the same settings as ``bengaliai predict``."""
 
     batch_size: int = 256
-    # auto: bf16 where the hardware computes it natively (recent GPUs, CPUs with AVX512-BF16 or
-    # AMX), fp32 elsewhere (bf16 emulation on older CPUs is slower than fp32).
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    # auto: what the hardware computes natively (bengaliai.precision): bf16 on GPUs from compute
+    # capability 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs (T4, V100), fp32 elsewhere.
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     channels_last: bool = True
     device: str = "auto"
     tta: int = 1
@@ -60,8 +63,8 @@ class InferenceConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise BengaliaiError(f"batch_size must be positive, got {self.batch_size}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise BengaliaiError(f"precision: expected auto, bf16 or fp32, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise BengaliaiError(f"precision: expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 1 <= self.tta <= len(TTA_VIEWS):
             raise BengaliaiError(f"tta: expected 1..{len(TTA_VIEWS)} views, got {self.tta}")
 
@@ -137,19 +140,29 @@ def view(images: torch.Tensor, shift_x: float, shift_y: float, scale: float) -> 
 
 
 class Ensemble:
-    """Mean softmax probabilities of several fold models over ``tta`` views, batch by batch."""
+    """Mean softmax probabilities of several fold models over ``tta`` views, batch by batch.
 
-    def __init__(self, models: list[FoldModel], config: InferenceConfig, device: torch.device) -> None:
+    With ``aux``, each batch also gives routing.AUX_KEYS of the mean grapheme-head probabilities and
+    the mean logsumexp of its logits (every model must have the head).
+    """
+
+    def __init__(
+        self, models: list[FoldModel], config: InferenceConfig, device: torch.device, aux: bool = False
+    ) -> None:
         if not models:
             raise BengaliaiError("no fold models to predict with")
         check_compatible(models)
-        self.models, self.config, self.device = models, config, device
-        self.bf16 = use_bf16(config.precision, device)
+        without = [m.fold for m in models if AUX_HEAD not in getattr(m.model, "heads", {})]
+        if aux and without:
+            raise BengaliaiError(f"routing needs the auxiliary grapheme head, which fold(s) {without} lack "
+                                 "(trained without model.aux_graphemes=true); predict with routing off")
+        self.models, self.config, self.device, self.aux = models, config, device, aux
+        self.precision = resolve_precision(config.precision, device)
         self.mean, self.std = models[0].mean, models[0].std
         self.networks = [self._compiled(m.model) if config.compile else m.model for m in models]
         log.info(
-            "ensemble of %d fold(s) %s, %d view(s), %s on %s",
-            len(models), [m.fold for m in models], config.tta, "bf16" if self.bf16 else "fp32", device,
+            "ensemble of %d fold(s) %s, %d view(s), %s on %s (%s)",
+            len(models), [m.fold for m in models], config.tta, self.precision.name, device, self.precision.reason,
         )
 
     def _compiled(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -161,28 +174,41 @@ class Ensemble:
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """(n, H, W) uint8 preprocessed images -> float32 probabilities (n, classes) per component."""
+        """(n, H, W) uint8 preprocessed images -> float32 probabilities (n, classes) per component.
+
+        With ``aux``, also the routing arrays of routing.AUX_KEYS.
+        """
         out = {name: np.empty((len(images), 0), dtype=np.float32) for name in COMPONENTS}
+        if self.aux:
+            out |= {AUX_KEYS[0]: np.empty((0, TOP_K), np.int16), AUX_KEYS[1]: np.empty((0, TOP_K), np.float32),
+                    AUX_KEYS[2]: np.empty(0, np.float32)}
         parts: list[dict[str, np.ndarray]] = []
         for start in range(0, len(images), self.config.batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.config.batch_size]))
             parts.append(self._predict_batch(batch))
         if parts:
-            out = {name: np.concatenate([p[name] for p in parts]) for name in COMPONENTS}
+            out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         return out
 
     def _predict_batch(self, batch: torch.Tensor) -> dict[str, np.ndarray]:
         x01 = batch.to(self.device, non_blocking=True).unsqueeze(1).float().div_(255.0)
         total: dict[str, torch.Tensor] = {}
+        heads = [*COMPONENTS, AUX_HEAD] if self.aux else COMPONENTS
         for shift_x, shift_y, scale in TTA_VIEWS[: self.config.tta]:
             x = view(x01, shift_x, shift_y, scale).sub(self.mean).div_(self.std)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             for network in self.networks:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                with torch.autocast(self.device.type, dtype=self.precision.dtype, enabled=self.precision.autocast):
                     logits = network(x)
-                for name in COMPONENTS:
+                for name in heads:
                     p = torch.softmax(logits[name].float(), dim=1)
                     total[name] = total[name] + p if name in total else p
+                if self.aux:
+                    lse = torch.logsumexp(logits[AUX_HEAD].float(), dim=1)
+                    total["lse"] = total["lse"] + lse if "lse" in total else lse
         n = len(self.networks) * self.config.tta
-        return {name: (total[name] / n).cpu().numpy() for name in COMPONENTS}
+        out = {name: (total[name] / n).cpu().numpy() for name in COMPONENTS}
+        if self.aux:
+            out |= aux_summary(total[AUX_HEAD] / n, total["lse"] / n)
+        return out

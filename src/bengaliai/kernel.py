@@ -4,7 +4,8 @@ The build folder holds two uploads:
 
 - ``dataset/``: a Kaggle dataset with ``dataset-metadata.json``, one slim checkpoint per fold
   (weights, config, preprocessing; no optimizer state) and ``inference.json`` (the ensemble
-  settings and the prior correction, resolved now so the kernel makes no decision of its own);
+  settings, the prior correction and the seen/unseen routing, resolved now so the kernel makes no
+  decision of its own);
 - ``kernel/``: ``kernel-metadata.json`` (competition source bengaliai-cv19, internet off, the
   dataset attached, GPU as asked) and ``inference.py``, a script that carries this package's
   sources as an embedded zip and needs nothing beyond what Kaggle's images ship (torch, numpy,
@@ -35,11 +36,13 @@ from bengaliai.checkpoint import load_checkpoint
 from bengaliai.competition import COMPETITION
 from bengaliai.download import authenticate, kaggle_api, quietly
 from bengaliai.errors import BengaliaiError
-from bengaliai.fileio import atomic_path, write_json
+from bengaliai.fileio import atomic_path, ensure_writable, write_json
 from bengaliai.inference import InferenceConfig, slim_state
 from bengaliai.kernel_runtime import INFERENCE_JSON
+from bengaliai.model import AUX_HEAD
 from bengaliai.predict import DEFAULT_BLOCK_IMAGES, fold_checkpoints, resolve_prior, training_input
-from bengaliai.runinfo import git_commit
+from bengaliai.routing import resolve_routing
+from bengaliai.runinfo import git_commit, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,12 @@ KERNEL_METADATA = "kernel-metadata.json"
 DATASET_METADATA = "dataset-metadata.json"
 PLACEHOLDER_USER = "your-kaggle-username"
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# Kaggle's GPU machine shapes: the values the SaveKernel API documents for ``machine_shape``
+# (kagglesdk 0.1.38, kernels/types/kernels_api_service.py; kaggle 2.2.4 kernels_push passes the
+# value through unchecked). T4 by default: a P100 (sm_60) cannot run the torch of Kaggle's current
+# image ("no kernel image is available for execution on the device").
+DEFAULT_MACHINE_SHAPE = "NvidiaTeslaT4"
+GPU_MACHINE_SHAPES = ("NvidiaTeslaT4", "NvidiaTeslaP100")
 # A fixed time stamp for the bundled files: the same sources give the same kernel script.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -57,7 +66,7 @@ _SCRIPT = '''\
 Built by `bengaliai kernel` (bengaliai {version}, commit {commit}). Reads the competition files
 and the weights dataset {dataset} under /kaggle/input and writes /kaggle/working/submission.csv.
 The bengaliai package travels inside this file (a zip of its sources, unpacked to a temporary
-folder at start), so the kernel needs no internet and installs nothing.
+folder that is removed when the run ends), so the kernel needs no internet and installs nothing.
 """
 
 import argparse
@@ -65,6 +74,7 @@ import base64
 import io
 import sys
 import tempfile
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -78,14 +88,19 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/kaggle"), help="folder with input/ and working/")
     parser.add_argument("--out", type=Path, default=None, help="submission path (default: ROOT/working/submission.csv)")
     args, _ = parser.parse_known_args()
-    package_dir = tempfile.mkdtemp(prefix="bengaliai-")
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode("".join(BUNDLE)))) as archive:
-        archive.extractall(package_dir)
-    sys.path.insert(0, package_dir)
-    from bengaliai.kernel_runtime import configure_logging, run_kernel
+    # The package lives only as long as the run: the folder is removed at the end, also on error.
+    with tempfile.TemporaryDirectory(prefix="bengaliai-") as package_dir:
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode("".join(BUNDLE)))) as archive:
+            archive.extractall(package_dir)
+        sys.path.insert(0, package_dir)
+        from bengaliai.kernel_runtime import configure_logging, run_kernel
 
-    configure_logging()
-    run_kernel(args.root, args.out)
+        configure_logging()
+        try:
+            run_kernel(args.root, args.out)
+        except Exception:
+            traceback.print_exc()  # now, while the sources it quotes still exist
+            raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
@@ -158,11 +173,28 @@ def build_kernel(
     user: str | None = None,
     gpu: bool = False,
     block_images: int = DEFAULT_BLOCK_IMAGES,
+    machine_shape: str | None = None,
+    routing: str = "auto",
 ) -> KernelBuild:
-    """Write ``out_dir/kernel`` and ``out_dir/dataset`` for the chosen folds of ``runs/<experiment>``."""
+    """Write ``out_dir/kernel`` and ``out_dir/dataset`` for the chosen folds of ``runs/<experiment>``.
+
+    ``routing`` (auto|off) is resolved now, as ``bengaliai predict`` resolves it, and written to
+    inference.json with the component path's alpha.
+
+    With ``gpu`` the metadata asks for ``machine_shape`` (default NvidiaTeslaT4); without it,
+    no machine shape is written and asking for one is an error.
+    """
     experiment_dir, out_dir = Path(experiment_dir), Path(out_dir)
+    shape = _machine_shape(gpu, machine_shape)
     checkpoints = fold_checkpoints(experiment_dir, folds)
-    prior = resolve_prior(experiment_dir, alpha, Path(training_input(checkpoints[0])))
+    for path in (out_dir / "dataset" / INFERENCE_JSON, out_dir / "kernel" / KERNEL_SCRIPT):
+        ensure_writable(path)  # an unwritable --out fails before any checkpoint is read
+    has_head = all(read_run_config(path.parent).get("model", {}).get("aux_graphemes", False) for path in checkpoints)
+    folds_used = [int(path.parent.name.removeprefix("fold")) for path in checkpoints]
+    tuned = resolve_routing(experiment_dir, routing, has_head, folds_used)
+    rule = tuned[0] if tuned is not None else None
+    train_dir = Path(training_input(checkpoints[0]))
+    prior = resolve_prior(experiment_dir, alpha, train_dir, checkpoints, routed=rule is not None)
     user = user or default_user()
     if user == PLACEHOLDER_USER:
         log.warning("no Kaggle user name found: the metadata says %r; pass --user before pushing", user)
@@ -176,7 +208,8 @@ def build_kernel(
     names, fold_numbers = _write_weights(checkpoints, dataset_dir)
     settings = {
         "experiment": experiment, "folds": fold_numbers, "checkpoints": names, "inference": asdict(config),
-        "prior": prior.to_dict(), "block_images": block_images, "bengaliai": __version__, "git_commit": commit,
+        "prior": prior.to_dict(), "routing": None if rule is None else rule.to_dict(), "block_images": block_images,
+        "bengaliai": __version__, "git_commit": commit,
     }
     write_json(settings, dataset_dir / INFERENCE_JSON)
     write_json({"title": dataset_slug, "id": dataset_id, "licenses": [{"name": "CC0-1.0"}]}, dataset_dir / DATASET_METADATA)
@@ -190,9 +223,27 @@ def build_kernel(
         "is_private": True, "enable_gpu": gpu, "enable_tpu": False, "enable_internet": False,
         "dataset_sources": [dataset_id], "competition_sources": [COMPETITION], "kernel_sources": [], "model_sources": [],
     }
+    if shape is not None:
+        metadata["machine_shape"] = shape
     write_json(metadata, kernel_dir / KERNEL_METADATA)
-    log.info("kernel for %s (folds %s, prior alpha %g) built in %s", experiment, fold_numbers, prior.alpha, out_dir)
+    log.info("kernel for %s (folds %s, prior alpha %g, routing %s) built in %s", experiment, fold_numbers, prior.alpha,
+             "off" if rule is None else rule.describe(), out_dir)
     return KernelBuild(kernel_dir, dataset_dir, kernel_id, dataset_id, tuple(fold_numbers))
+
+
+def _machine_shape(gpu: bool, machine_shape: str | None) -> str | None:
+    """The ``machine_shape`` for the kernel metadata (None: a CPU kernel, no key written)."""
+    if not gpu:
+        if machine_shape is not None:
+            raise BengaliaiError(f"--machine-shape {machine_shape} needs --gpu (a CPU kernel has no machine shape)")
+        return None
+    shape = machine_shape or DEFAULT_MACHINE_SHAPE
+    if shape == "NvidiaTeslaP100":
+        log.warning("NvidiaTeslaP100: the torch of Kaggle's current image has no sm_60 code; the kernel may fail there")
+    elif shape not in GPU_MACHINE_SHAPES:
+        log.warning("machine shape %r is not one of the known GPU shapes %s; Kaggle decides whether it exists",
+                    shape, ", ".join(GPU_MACHINE_SHAPES))
+    return shape
 
 
 def _write_weights(checkpoints: list[Path], dataset_dir: Path) -> tuple[list[str], list[int]]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from bengaliai.competition import TEST_CSV, image_parquet_name
 from bengaliai.errors import BengaliaiError
+from bengaliai.fileio import ensure_writable
 from bengaliai.inference import Ensemble, InferenceConfig
 from bengaliai.labels import read_test_rows
 from bengaliai.predict import Prior, load_models, predict_files, write_outputs
 from bengaliai.prepare import find_image_files
+from bengaliai.routing import Routing
+from bengaliai.threads import apply_threads, available_cpus, plan_threads
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +59,28 @@ def run_kernel(root: Path = Path("/kaggle"), out: Path | None = None) -> Path:
     test_rows = read_test_rows(competition_dir / TEST_CSV)  # a bad test.csv fails before the inference
     weights_dir = _find_dir(root / "input", INFERENCE_JSON, "weights dataset")
     settings = read_settings(weights_dir)
+    out = Path(out) if out is not None else root / "working" / "submission.csv"
+    ensure_writable(out)  # fails now, not after the inference
     import bengaliai
 
     log.info("bengaliai %s from %s", bengaliai.__version__, Path(bengaliai.__file__).parent)
     log.info("competition data %s, weights %s (experiment %s, folds %s)",
              competition_dir, weights_dir, settings["experiment"], settings["folds"])
     config = InferenceConfig(**settings["inference"])
+    # Kaggle's containers show the host's cores but grant 4 (cgroup quota): size the pools to the grant.
+    apply_threads(plan_threads(None, 0))
     models, device = load_models([weights_dir / name for name in settings["checkpoints"]], config)
     prior = Prior(float(settings["prior"]["alpha"]), settings["prior"]["class_counts"])
+    routing = Routing(**settings["routing"]) if settings.get("routing") else None
+    if routing is not None:
+        log.info("routing: %s to the grapheme head", routing.describe())
     files = find_image_files(competition_dir, ("test",))
     ids, probabilities = predict_files(
-        Ensemble(models, config, device), files, workers=os.cpu_count() or 1, block_images=int(settings["block_images"])
+        Ensemble(models, config, device, aux=routing is not None), files, workers=available_cpus(),
+        block_images=int(settings["block_images"]),
+        test_rows=test_rows, test_csv=competition_dir / TEST_CSV,
     )
-    out = Path(out) if out is not None else root / "working" / "submission.csv"
-    submission, _, _ = write_outputs(competition_dir / TEST_CSV, test_rows, ids, probabilities, prior, out)
+    submission, _, _ = write_outputs(competition_dir / TEST_CSV, test_rows, ids, probabilities, prior, out, routing)
     log.info("submission written: %s (%d images)", submission, len(ids))
     return submission
 

@@ -94,11 +94,13 @@ def _parse_labels(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
 def read_train_labels(path: Path) -> pd.DataFrame:
     """train.csv as a frame of ``image_id``, the three integer labels and ``grapheme``.
 
-    Raises DataError for missing columns, empty ids or graphemes, labels that are not integers in
-    their component's range, and image ids that occur twice.
+    Raises DataError for a file without data rows, missing columns, empty ids or graphemes, labels
+    that are not integers in their component's range, and image ids that occur twice.
     """
     path = Path(path)
     frame = _read_text_csv(path, TRAIN_COLUMNS)
+    if frame.empty:  # every stage after this one (cache, folds, training) needs at least one image
+        raise DataError(path, "only a header, no data rows; expected one row per training image")
     _check_not_empty(frame, "image_id", path)
     _check_not_empty(frame, "grapheme", path)
     labels = {column: _parse_labels(frame, column, path) for column in COMPONENTS}

@@ -2,8 +2,13 @@
 
 Everything comes from the run folders themselves (config.yaml, run.json, summary.json or
 metrics.csv, best.pt, oof.json), so the table needs no bookkeeping beside training. The
-out-of-fold columns come from ``oof.json`` while it is up to date with the folds' ``oof.npz``
-and are recomputed (which rewrites it) otherwise.
+out-of-fold columns come from ``oof.json`` while it is up to date with the folds' ``oof.npz`` and
+inputs, and are recomputed in memory otherwise: the leaderboard is a view and writes nothing (only
+``bengaliai oof`` writes oof.json, whose alpha predict uses). An experiment whose folds no longer
+match train.csv or the folds file keeps its row, with the out-of-fold columns empty and a warning.
+Routing columns (runs with the auxiliary grapheme head): the rule predict applies (``off`` where it
+gains nothing out of fold), the out-of-fold score with it, and the shares of seen images the grapheme
+head keeps and of unseen images it passes on to the component heads.
 """
 
 from __future__ import annotations
@@ -19,17 +24,27 @@ import pandas as pd
 
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import n_folds, read_folds
-from bengaliai.oof import OOF_JSON, OOF_NPZ, evaluate_oof, read_oof_report
-from bengaliai.runinfo import CONFIG_YAML, RUN_JSON, SUMMARY_JSON, fold_files, read_run_config, run_input
+from bengaliai.oof import OOF_JSON, OOF_NPZ, compute_oof, read_oof_report, report_mismatch
+from bengaliai.runinfo import (
+    CONFIG_YAML,
+    RUN_JSON,
+    SUMMARY_JSON,
+    check_ensemble_inputs,
+    fold_files,
+    read_run_config,
+    run_input,
+)
 
 log = logging.getLogger(__name__)
 
 COLUMNS: tuple[str, ...] = (
-    "experiment", "model", "image", "epochs", "folds_done", "fold_scores", "oof_score", "recall_root",
-    "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "train_time", "date", "git_commit",
+    "experiment", "model", "image", "extra", "epochs", "folds_done", "fold_scores", "oof_score", "recall_root",
+    "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "routing", "score_routed", "kept_seen",
+    "passed_unseen", "train_time", "date", "git_commit",
 )
 FLOAT_COLUMNS: tuple[str, ...] = (
-    "oof_score", "recall_root", "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior",
+    "oof_score", "recall_root", "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "score_routed",
+    "kept_seen", "passed_unseen",
 )
 _RIGHT_ALIGNED = frozenset({"epochs", "folds_done", *FLOAT_COLUMNS, "train_time"})
 _RECALL_COLUMNS = {"recall_root": "grapheme_root", "recall_vowel": "vowel_diacritic",
@@ -73,6 +88,7 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
         "experiment": experiment_dir.name,
         "model": config.get("model", {}).get("arch", ""),
         "image": config.get("data", {}).get("cache", ""),
+        "extra": _extra(config.get("data", {})),
         "epochs": config.get("epochs"),
         "folds_done": f"{len(done)}/{total}" if total else str(len(done)),
         "fold_scores": " ".join("-" if s is None else f"{s:.4f}" for s in scores),
@@ -86,7 +102,24 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
         row |= {"oof_score": report["score"], "best_alpha": report["prior"]["alpha"],
                 "score_with_prior": report["prior"]["score"]}
         row |= {column: report["recalls"][name] for column, name in _RECALL_COLUMNS.items()}
+        row |= _routing_columns(report.get("routing"))
     return row
+
+
+def _routing_columns(routing: dict[str, Any] | None) -> dict[str, Any]:
+    """The routing rule predict would apply (``off`` where it does not gain) and its out-of-fold figures."""
+    if not routing:
+        return {}
+    rule = "off" if routing.get("threshold") is None else f"{routing['score_name']}>={routing['threshold']:.4g}"
+    return {"routing": rule, "score_routed": routing["score"], "kept_seen": routing["kept_seen"],
+            "passed_unseen": routing["passed_unseen"]}
+
+
+def _extra(data: dict[str, Any]) -> str:
+    """The extra training sources of a run, by folder name, with their batch shares where set."""
+    sources = [Path(str(path)).name for path in data.get("extra") or []]
+    shares = list(data.get("extra_share") or [])
+    return " ".join(f"{name}:{share:g}" if shares else name for name, share in zip(sources, shares or sources))
 
 
 def _n_folds(config: dict[str, Any], input_dir: Path | None) -> int | None:
@@ -138,21 +171,28 @@ def _duration(seconds: float) -> str:
 
 
 def _oof_report(experiment_dir: Path, input_dir: Path | None) -> dict[str, Any] | None:
-    """oof.json if it is newer than every oof.npz, else a fresh evaluation; None if neither can be had."""
+    """oof.json while it is up to date, else a fresh evaluation in memory; None if neither can be had."""
     npz = fold_files(experiment_dir, OOF_NPZ)
     if not npz:
         return None
     try:
         report = read_oof_report(experiment_dir)
     except BengaliaiError as error:
-        log.warning("%s; recomputing it", error)
+        log.warning("%s; recomputed for the table", error)
         report = None
-    if report is not None:
-        newest = max(path.stat().st_mtime_ns for path in npz.values())
-        if report.get("folds") == sorted(npz) and (experiment_dir / OOF_JSON).stat().st_mtime_ns >= newest:
-            return report
     try:
-        return evaluate_oof(experiment_dir, input_dir).as_json()
+        if report is not None:
+            newest = max(path.stat().st_mtime_ns for path in npz.values())
+            # A report from before routing was tuned lacks "routing": recomputed, so routing columns show.
+            fresh = (report.get("folds") == sorted(npz) and "routing" in report
+                     and (experiment_dir / OOF_JSON).stat().st_mtime_ns >= newest)
+            stale = report_mismatch(experiment_dir, report) if fresh else "older than an oof.npz or other folds"
+            if stale is None:
+                check_ensemble_inputs([path.parent for path in npz.values()], input_dir)
+                return report
+            log.info("%s: %s is out of date (%s): recomputed for the table, not rewritten; "
+                     "`bengaliai oof --run %s` updates it", experiment_dir.name, OOF_JSON, stale, experiment_dir)
+        return compute_oof(experiment_dir, input_dir).as_json()
     except BengaliaiError as error:
         log.warning("%s: out-of-fold columns left empty: %s", experiment_dir.name, error)
         return None

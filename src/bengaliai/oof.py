@@ -4,7 +4,13 @@ Each image is scored with the probabilities of the fold that validated it as its
 in train_folds.csv). Unseen graphemes are validated in every fold, so they occur in every fold's
 ``oof.npz``; they too are taken from their own fold only, so every image counts exactly once, as
 it would in one model's cross-validation. The result, ``runs/<experiment>/oof.json``, also holds
-the prior-correction ``alpha`` and the training class counts that prediction applies at test time.
+the prior-correction ``alpha`` and the training class counts that prediction applies at test time,
+the seen/unseen routing tuned on runs with the auxiliary grapheme head (bengaliai.routing: the
+held-out graphemes play the unseen ones), and what it covers: the folds, the fingerprints of the train.csv and folds file it was tuned with,
+and the fingerprints each fold recorded when it was trained. Every fold used must still match the
+current train.csv and folds file (runinfo.check_ensemble_inputs): a fold trained on other folds
+would score images it trained on as out of fold. Only ``bengaliai oof`` writes oof.json;
+compute_oof is the same evaluation in memory (the leaderboard's).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,16 @@ from bengaliai.labels import read_train_labels
 from bengaliai.metric import Score, competition_score
 from bengaliai.plots import plot_per_class_recall
 from bengaliai.priors import class_counts, tune_alpha
-from bengaliai.runinfo import fold_files, read_run_config, run_input
+from bengaliai.routing import AUX_KEYS, RoutingReport, check_aux, tune_routing
+from bengaliai.runinfo import (
+    check_ensemble_inputs,
+    file_fingerprint,
+    fold_files,
+    input_fingerprints,
+    read_run_config,
+    recorded_inputs,
+    run_input,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +72,30 @@ class OofReport:
     input_dir: Path
     json_path: Path
     png_path: Path
+    # runinfo.input_fingerprints of the files evaluated, and each fold's recorded ones (None: an older run).
+    inputs: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    fold_inputs: dict[int, dict[str, str | None] | None] = field(default_factory=dict)
+    # data.extra of the run: extra training sources (their images are never scored here).
+    extra_sources: tuple[str, ...] = ()
+    # Seen/unseen routing, tuned when every fold has the auxiliary head's outputs and some image is unseen.
+    routing: RoutingReport | None = None
+    routing_note: str = ""  # why routing was not tuned, if it was not
 
     @property
     def score_with_prior(self) -> float:
         """The out-of-fold score with the tuned ``alpha`` (the score itself when alpha is 0)."""
         return self.scores_by_alpha[self.alpha]
 
+    @property
+    def alpha_at_edge(self) -> bool:
+        """Whether a kept correction is the largest alpha of the grid: the best may lie beyond it."""
+        return self.alpha > 0 and self.alpha == max(self.scores_by_alpha)
+
     def as_json(self) -> dict[str, Any]:
         """The content of ``oof.json``; ``prior.alpha`` and ``prior.class_counts`` are read at test time."""
         return {
             "experiment": self.experiment,
+            "extra_sources": list(self.extra_sources),
             "folds": list(self.folds),
             "n_images": self.n_images,
             "n_left_out": self.n_left_out,
@@ -80,9 +109,14 @@ class OofReport:
                 "score": self.score_with_prior,
                 "score_without": self.score,
                 "scores_by_alpha": {str(a): s for a, s in self.scores_by_alpha.items()},
+                "at_grid_edge": self.alpha_at_edge,
                 "class_counts": self.class_counts,
             },
+            "routing": None if self.routing is None else self.routing.as_json(),
+            "routing_note": self.routing_note,
             "input": str(self.input_dir),
+            "inputs": self.inputs,
+            "fold_inputs": {str(k): v for k, v in self.fold_inputs.items()},
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
 
@@ -93,6 +127,8 @@ class OofReport:
         folds = ", ".join(map(str, self.folds))
         head = f"{self.experiment}: out-of-fold score {self.score:.4f} on {self.n_images} images"
         lines = [f"{head} of fold(s) {folds} ({recalls})"]
+        if self.extra_sources:
+            lines.append(f"  trained with extra sources (not scored): {', '.join(self.extra_sources)}")
         if self.n_left_out:
             lines.append(f"  {self.n_left_out} images left out: their folds have no oof.npz")
         if self.seen is not None or self.unseen is not None:
@@ -102,8 +138,19 @@ class OofReport:
         lines.append("  per fold: " + ", ".join(f"{k} {v:.4f}" for k, v in self.fold_scores.items()))
         lines.append(f"  prior correction: alpha {self.alpha:g} scores {self.score_with_prior:.4f} "
                      f"({self.score_with_prior - self.score:+.4f} over alpha 0)")
+        if self.alpha_at_edge:
+            lines.append(f"  WARNING: {_edge_warning(self.alpha)}")
+        if self.routing is not None:
+            lines.append(self.routing.summary())
+        elif self.routing_note:
+            lines.append(f"  routing not tuned: {self.routing_note}")
         lines.append(f"  wrote {self.json_path} and {self.png_path}")
         return "\n".join(lines)
+
+
+def _edge_warning(alpha: float) -> str:
+    return (f"alpha {alpha:g} is the largest of the tuning grid: the best correction may lie beyond it "
+            "(widen priors.ALPHA_GRID to find it)")
 
 
 def _score_json(score: Score | None, n_images: int) -> dict[str, Any] | None:
@@ -127,6 +174,25 @@ def read_oof_report(experiment_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def report_mismatch(experiment_dir: Path, report: dict[str, Any]) -> str | None:
+    """Why an experiment's oof.json no longer matches its inputs, or None if it does (or cannot be told).
+
+    It does not match when the train.csv or folds file it was tuned with have changed since (their
+    fingerprints, at the paths it read), or when a fold it covers has been trained again on other
+    inputs. Reports written before fingerprints were recorded cannot be told.
+    """
+    experiment_dir = Path(experiment_dir)
+    for key, entry in (report.get("inputs") or {}).items():
+        then, path = (entry or {}).get("sha256"), Path(str((entry or {}).get("path", "")))
+        if then is not None and path.is_file() and (now := file_fingerprint(path)) != then:
+            return f"{path} changed since {OOF_JSON} was written (tuned with {then}, now {now})"
+    for fold, then in (report.get("fold_inputs") or {}).items():
+        now = recorded_inputs(experiment_dir / f"fold{fold}")
+        if then is not None and now is not None and now != then:
+            return f"fold{fold} was trained again on other inputs since {OOF_JSON} was written"
+    return None
+
+
 @dataclass(frozen=True)
 class _Oof:
     """Out-of-fold probabilities and labels of the images that have them, in train.csv order."""
@@ -136,6 +202,7 @@ class _Oof:
     probabilities: dict[str, np.ndarray]
     y_true: dict[str, np.ndarray]
     n_left_out: int
+    aux: dict[str, np.ndarray] | None = None  # routing.AUX_KEYS, when every fold's oof.npz has them
 
 
 def gather_oof(
@@ -145,9 +212,9 @@ def gather_oof(
     table = align_folds(folds, labels["image_id"], folds_csv)
     row_of = pd.Series(np.arange(len(labels)), index=labels["image_id"].to_numpy())
     own_fold = table["fold"].to_numpy()
-    taken_rows, taken_probs = [], []
+    taken_rows, taken_probs, taken_aux = [], [], []
     for fold, path in npz_paths.items():
-        ids, probs = _read_npz(path)
+        ids, probs, aux = _read_npz(path)
         missing = ids[~np.isin(ids, row_of.index)]
         if missing.size:
             shown = ", ".join(missing[:_SHOW]) + (", ..." if missing.size > _SHOW else "")
@@ -159,6 +226,7 @@ def gather_oof(
             log.warning("%s: none of its images has fold %d in %s; were the folds remade?", path, fold, folds_csv)
         taken_rows.append(rows[own])
         taken_probs.append({name: probs[name][own] for name in COMPONENTS})
+        taken_aux.append(None if aux is None else {key: aux[key][own] for key in AUX_KEYS})
     rows = np.concatenate(taken_rows)
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
@@ -166,16 +234,25 @@ def gather_oof(
     if n_left_out:
         log.info("%d of %d images of %s have no out-of-fold probabilities (their fold has no %s) and are left out",
                  n_left_out, len(labels), train_csv, OOF_NPZ)
+    with_aux = [a is not None for a in taken_aux]
+    if any(with_aux) and not all(with_aux):
+        log.warning("only fold(s) %s have the auxiliary grapheme head's outputs: routing is not tuned",
+                    [k for k, has in zip(npz_paths, with_aux, strict=True) if has])
+    aux = None
+    if all(with_aux):
+        aux = {key: np.concatenate([a[key] for a in taken_aux])[order] for key in AUX_KEYS}  # type: ignore[index]
     return _Oof(
         fold=own_fold[rows].astype(np.int64),
         unseen=table["unseen"].to_numpy(dtype=bool)[rows],
         probabilities={name: np.concatenate([p[name] for p in taken_probs])[order] for name in COMPONENTS},
         y_true={name: labels[name].to_numpy()[rows] for name in COMPONENTS},
         n_left_out=n_left_out,
+        aux=aux,
     )
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Image ids, component probabilities and, if the fold has the auxiliary head, its routing arrays."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -189,7 +266,14 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if arrays[name].shape != (len(ids), N_CLASSES[name]):
             raise DataError(path, f"array {name} has shape {arrays[name].shape}, "
                                   f"expected ({len(ids)}, {N_CLASSES[name]})")
-    return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}
+    aux = None
+    if any(key in arrays for key in AUX_KEYS):
+        aux = {key: arrays[key] for key in AUX_KEYS if key in arrays}
+        try:
+            check_aux(aux, len(ids), "the grapheme head's outputs")
+        except BengaliaiError as error:
+            raise DataError(path, str(error)) from None
+    return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}, aux
 
 
 def _score(oof: _Oof, mask: np.ndarray) -> Score:
@@ -199,11 +283,34 @@ def _score(oof: _Oof, mask: np.ndarray) -> Score:
     )
 
 
+def compute_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofReport:
+    """The out-of-fold evaluation of ``runs/<experiment>`` in memory: nothing is written.
+
+    ``input_dir`` replaces the ``data.input`` of the run's config (for data that has moved).
+    Raises BengaliaiError when a fold no longer matches train.csv or the folds file.
+    """
+    return _evaluate(experiment_dir, input_dir)[0]
+
+
 def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofReport:
     """Score ``runs/<experiment>`` out of fold, tune the prior alpha, write oof.json and the per-class plot.
 
     ``input_dir`` replaces the ``data.input`` of the run's config (for data that has moved).
     """
+    report, oof = _evaluate(experiment_dir, input_dir)
+    title = f"{report.experiment}: out-of-fold recall per class"
+    plot_per_class_recall(oof.probabilities, oof.y_true, report.png_path, title)
+    write_json(report.as_json(), report.json_path)
+    log.info("%s: out-of-fold score %.4f, %.4f with prior alpha %g",
+             experiment_dir, report.score, report.score_with_prior, report.alpha)
+    if report.alpha_at_edge:
+        log.warning("%s: %s", experiment_dir, _edge_warning(report.alpha))
+    if report.routing is not None:
+        log.info("%s:%s", experiment_dir, report.routing.summary())
+    return report
+
+
+def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, _Oof]:
     experiment_dir = Path(experiment_dir)
     if not experiment_dir.is_dir():
         raise BengaliaiError(
@@ -218,6 +325,7 @@ def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofRepo
     if not train_csv.is_file():
         raise DataError(train_csv, "file not found; the run's config.yaml names this input folder "
                                    "(pass --input DIR if the data has moved)")
+    check_ensemble_inputs([path.parent for path in npz_paths.values()], input_dir)
     labels = read_train_labels(train_csv)
     oof = gather_oof(npz_paths, labels, read_folds(folds_csv), train_csv, folds_csv)
     if len(oof.fold) == 0:
@@ -232,9 +340,15 @@ def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofRepo
     fold_scores = {int(k): _score(oof, oof.fold == k).score for k in np.unique(oof.fold)}
     counts = class_counts(labels)
     alpha, by_alpha = tune_alpha(oof.probabilities, oof.y_true, counts)
-    png_path = experiment_dir / PER_CLASS_PNG
-    title = f"{experiment_dir.name}: out-of-fold recall per class"
-    plot_per_class_recall(oof.probabilities, oof.y_true, png_path, title)
+    routing, routing_note = None, ""
+    if oof.aux is None:
+        routing_note = "the folds have no auxiliary grapheme head (model.aux_graphemes=true)"
+    elif not oof.unseen.any() or oof.unseen.all():
+        routing_note = ("the folds hold out no graphemes (bengaliai folds --unseen-graphemes N): "
+                        "there are no unseen images to tune the threshold on")
+        log.warning("%s: routing not tuned: %s", experiment_dir, routing_note)
+    else:
+        routing = tune_routing(oof.probabilities, oof.aux, oof.y_true, oof.unseen, counts, alpha)
     report = OofReport(
         experiment=experiment_dir.name,
         folds=tuple(npz_paths),
@@ -251,9 +365,11 @@ def evaluate_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofRepo
         class_counts={name: [int(c) for c in counts[name]] for name in COMPONENTS},
         input_dir=train_csv.parent,
         json_path=experiment_dir / OOF_JSON,
-        png_path=png_path,
+        png_path=experiment_dir / PER_CLASS_PNG,
+        inputs=input_fingerprints(config, input_dir),
+        fold_inputs={k: recorded_inputs(path.parent) for k, path in npz_paths.items()},
+        extra_sources=tuple(str(e) for e in config.get("data", {}).get("extra", []) or []),
+        routing=routing,
+        routing_note=routing_note,
     )
-    write_json(report.as_json(), report.json_path)
-    log.info("%s: out-of-fold score %.4f, %.4f with prior alpha %g",
-             experiment_dir, report.score, report.score_with_prior, alpha)
-    return report
+    return report, oof

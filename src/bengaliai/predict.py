@@ -6,7 +6,8 @@ so peak memory stays near one block whatever the test size: the hidden test set 
 200,000 images, and kernels that loaded it at once died of out-of-memory. The probabilities of
 the chosen folds are averaged (optionally over test-time views), corrected by the training class
 frequencies (``p / freq**alpha``, alpha tuned out of fold by ``bengaliai oof``), and the argmax
-becomes ``row_id,target`` in the order of test.csv. The Kaggle kernel calls ``predict_files``
+becomes ``row_id,target`` in the order of test.csv. With routing (bengaliai.routing), images the
+auxiliary grapheme head is confident about take that grapheme's label triple instead. The Kaggle kernel calls ``predict_files``
 too, so its submission equals this one byte for byte.
 """
 
@@ -28,15 +29,19 @@ from tqdm.auto import tqdm
 from bengaliai.competition import COMPONENTS, TEST_CSV, TRAIN_CSV
 from bengaliai.device import resolve_device
 from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.fileio import ensure_writable
 from bengaliai.inference import Ensemble, FoldModel, InferenceConfig, load_fold_model
 from bengaliai.labels import read_test_rows, read_train_labels
 from bengaliai.metric import competition_score
+from bengaliai.model import AUX_HEAD
 from bengaliai.parquet_images import iter_image_blocks, open_image_file, read_image_ids
 from bengaliai.prepare import find_image_files
 from bengaliai.preprocess import PreprocessConfig, preprocess_batch
 from bengaliai.priors import apply_prior, class_counts
+from bengaliai.routing import AUX_KEYS, Routing, resolve_routing, route, routed_mask
 from bengaliai.runinfo import CONFIG_YAML, fold_files, is_fold_dir_name, read_run_config
-from bengaliai.submission import build_submission, write_probabilities, write_submission
+from bengaliai.submission import build_submission, test_rows_positions, write_probabilities, write_submission
+from bengaliai.threads import apply_threads, plan_threads
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,9 @@ class PredictResult:
     alpha: float
     seconds: float
     test_score: dict[str, float] | None = field(default=None)
+    routing: Routing | None = None
+    n_routed: int = 0  # images decoded by the grapheme head
+
 
     def summary(self) -> str:
         lines = [
@@ -78,6 +86,9 @@ class PredictResult:
             f"prior alpha {self.alpha:g}, {self.seconds:.0f} s)",
             f"probabilities: {self.probabilities}",
         ]
+        if self.routing is not None:
+            lines.append(f"routing:       {self.routing.describe()}: {self.n_routed} of {self.n_images} images "
+                         "decoded by the grapheme head, the rest by the component heads")
         if self.test_score is not None:
             recalls = ", ".join(f"{k} {v:.4f}" for k, v in self.test_score.items() if k != "score")
             lines.append(f"test score (synthetic labels): {self.test_score['score']:.4f} ({recalls})")
@@ -85,26 +96,36 @@ class PredictResult:
 
 
 def fold_checkpoints(experiment_dir: Path, folds: str = "all") -> list[Path]:
-    """``best.pt`` of each requested fold of ``runs/<experiment>`` (``all``: every trained fold)."""
+    """``best.pt`` of each requested fold of ``runs/<experiment>`` (``all``: every trained fold).
+
+    Refuses folds whose train.csv or folds file changed since they were trained, and folds trained
+    on different ones (runinfo.check_ensemble_inputs): their out-of-fold figures and tuned alpha
+    would not describe the ensemble.
+    """
+    from bengaliai.runinfo import check_ensemble_inputs
+
     experiment_dir = Path(experiment_dir)
     found = fold_files(experiment_dir, "best.pt")
     if not found:
         hint = " (pass runs/<experiment>, not a fold folder)" if is_fold_dir_name(experiment_dir.name) else ""
         raise BengaliaiError(f"{experiment_dir}: no fold<K>/best.pt here{hint}; train with `bengaliai train` first")
     if folds == "all":
-        return [found[k] for k in sorted(found)]
-    try:
-        wanted = [int(part) for part in folds.split(",")]
-    except ValueError:
-        raise BengaliaiError(f"--folds {folds!r}: expected 'all' or fold numbers such as 0 or 0,2") from None
+        wanted = sorted(found)
+    else:
+        try:
+            wanted = [int(part) for part in folds.split(",")]
+        except ValueError:
+            raise BengaliaiError(f"--folds {folds!r}: expected 'all' or fold numbers such as 0 or 0,2") from None
     missing = [k for k in wanted if k not in found]
     if missing:
         raise BengaliaiError(f"--folds {folds}: {experiment_dir} has no best.pt for fold(s) {missing}; trained: {sorted(found)}")
+    check_ensemble_inputs([found[k].parent for k in wanted])
     return [found[k] for k in wanted]
 
 
 def load_models(checkpoints: Sequence[Path], config: InferenceConfig) -> tuple[list[FoldModel], torch.device]:
-    device = resolve_device(config.device)
+    # A GPU this torch cannot run on falls back to the CPU: a slow submission beats none.
+    device = resolve_device(config.device, fallback_to_cpu=True)
     return [load_fold_model(path, device, config.channels_last) for path in checkpoints], device
 
 
@@ -113,23 +134,52 @@ def _prepared_chunks(images: np.ndarray, preprocess: PreprocessConfig, pool: Thr
     yield from pool.map(lambda chunk: preprocess_batch(chunk, preprocess), chunks)
 
 
-def predict_files(
-    ensemble: Ensemble, files: Sequence[Path], workers: int = 2, block_images: int = DEFAULT_BLOCK_IMAGES
-) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Image ids and ensemble probabilities of every image of ``files``, one file and block at a time."""
-    preprocess = PreprocessConfig(**ensemble.models[0].preprocess)
+def read_unique_ids(files: Sequence[Path], parquets: Sequence[Any] | None = None) -> list[str]:
+    """The image ids of ``files`` in order; DataError if one repeats within a file or across two.
+
+    ``parquets`` are the files already opened with open_image_file (only the id column is read).
+    An id in two files would be predicted twice and make the submission ambiguous.
+    """
+    parquets = parquets if parquets is not None else [open_image_file(path) for path in files]
+    first_file: dict[str, Path] = {}
     ids: list[str] = []
+    for path, parquet in zip(files, parquets, strict=True):
+        for image_id in read_image_ids(path, parquet):  # checks repeats within the file
+            if image_id in first_file:
+                raise DataError(path, f"image_id {image_id!r} is also in {first_file[image_id]}; each test image must appear once")
+            first_file[image_id] = Path(path)
+            ids.append(image_id)
+    return ids
+
+
+def predict_files(
+    ensemble: Ensemble,
+    files: Sequence[Path],
+    workers: int = 2,
+    block_images: int = DEFAULT_BLOCK_IMAGES,
+    test_rows: pd.DataFrame | None = None,
+    test_csv: Path | None = None,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Image ids and ensemble probabilities of every image of ``files``, one file and block at a time.
+
+    Every schema and every image id is read and checked before the first image is predicted, so
+    a bad or overlapping test file fails in seconds rather than after the inference.
+    """
+    preprocess = PreprocessConfig(**ensemble.models[0].preprocess)
     parts: list[dict[str, np.ndarray]] = []
     parquets = [open_image_file(path) for path in files]  # footers only: every schema checked up front
+    ids = read_unique_ids(files, parquets)
+    if test_rows is not None:
+        test_rows_positions(test_rows, ids, test_csv or Path(TEST_CSV))  # every row has an image, before any work
     total = sum(parquet.metadata.num_rows for parquet in parquets)
     with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(total=total, desc="predict", unit="img", disable=None) as bar:
         for path, parquet in zip(files, parquets, strict=True):
-            ids += read_image_ids(path, parquet)
             for _, block in iter_image_blocks(path, block_images, parquet=parquet):
                 for prepared in _prepared_chunks(block, preprocess, pool):
                     parts.append(ensemble.predict(prepared))
                     bar.update(len(prepared))
-    probabilities = {name: np.concatenate([p[name] for p in parts]) for name in COMPONENTS}
+    keys = [*COMPONENTS, *(AUX_KEYS if ensemble.aux else ())]
+    probabilities = {key: np.concatenate([p[key] for p in parts]) for key in keys}
     if len(ids) != len(probabilities[COMPONENTS[0]]):
         raise BengaliaiError(f"{len(ids)} image ids but {len(probabilities[COMPONENTS[0]])} predictions")
     return ids, probabilities
@@ -142,14 +192,17 @@ def write_outputs(
     probabilities: Mapping[str, np.ndarray],
     prior: Prior,
     out: Path,
+    routing: Routing | None = None,
 ) -> tuple[Path, Path, dict[str, np.ndarray]]:
-    """Prior correction, argmax, submission (validated against ``test_rows``, read_test_rows of
-    ``test_csv``) and probabilities npz.
+    """Prior correction, argmax, routing (``probabilities`` then hold routing.AUX_KEYS too), submission
+    (validated against ``test_rows``, read_test_rows of ``test_csv``) and probabilities npz.
 
     Returns the submission path, the npz path and the predicted labels per component.
     """
     corrected = apply_prior(probabilities, prior.counts or {}, prior.alpha) if prior.alpha else dict(probabilities)
     labels = {name: corrected[name].argmax(axis=1) for name in COMPONENTS}
+    if routing is not None:
+        labels = route(labels, probabilities, routing)
     submission = build_submission(test_rows, image_ids, labels, test_csv)
     out = Path(out)
     write_submission(submission, test_rows, out)
@@ -167,15 +220,31 @@ def score_against(labels_csv: Path, image_ids: Sequence[str], labels: Mapping[st
     return competition_score({n: rows[n].to_numpy() for n in COMPONENTS}, labels).as_dict()
 
 
-def resolve_prior(experiment_dir: Path, alpha: float | None, train_dir: Path | None) -> Prior:
+def resolve_prior(
+    experiment_dir: Path, alpha: float | None, train_dir: Path | None, checkpoints: Sequence[Path] | None = None,
+    routed: bool = False,
+) -> Prior:
     """The prior correction for ``alpha`` (None: the one ``bengaliai oof`` tuned, else none).
 
-    Class counts come from the experiment's oof.json (written by ``bengaliai oof``) or, for an
-    explicit alpha without it, from ``train_dir/train.csv`` (the labels the folds trained on).
-    """
-    from bengaliai.oof import read_oof_report
+    ``routed``: the ensemble routes (bengaliai.routing), so ``alpha`` None takes the alpha tuned
+    together with the routing for the component path rather than the one tuned without it.
 
+    ``checkpoints`` are the ensemble's (fold_checkpoints; default: every trained fold). The tuned
+    alpha is used only where it describes them: when oof.json's train.csv, folds file and folds'
+    fingerprints still match, and every fold of the ensemble is one the alpha was tuned on. The
+    same folds: used. A subset of them (e.g. ``--folds 0`` of a 5-fold run): used, with a warning
+    naming both fold lists. Any other fold, or inputs changed since: refused, saying to run
+    ``bengaliai oof`` again or to pass ``--alpha``. Without oof.json: no correction, with a warning.
+
+    Class counts come from the experiment's oof.json (written by ``bengaliai oof``) or, for an
+    explicit alpha without an up-to-date one, from ``train_dir/train.csv`` (the labels the folds
+    trained on).
+    """
+    from bengaliai.oof import OOF_JSON, read_oof_report, report_mismatch
+
+    experiment_dir = Path(experiment_dir)
     report = read_oof_report(experiment_dir)
+    mismatch = report_mismatch(experiment_dir, report) if report is not None else None
     if alpha is None:
         if report is None:
             log.warning(
@@ -183,16 +252,39 @@ def resolve_prior(experiment_dir: Path, alpha: float | None, train_dir: Path | N
                 experiment_dir, experiment_dir,
             )
             return Prior()
-        log.info("prior correction: alpha %g, tuned out of fold", report["prior"]["alpha"])
-        return Prior(float(report["prior"]["alpha"]), report["prior"]["class_counts"])
+        redo = f"run `bengaliai oof --run {experiment_dir}` again, or pass --alpha explicitly"
+        if mismatch is not None:
+            raise BengaliaiError(
+                f"--alpha auto: {experiment_dir / OOF_JSON} no longer matches the run: {mismatch}; {redo}"
+            )
+        paths = checkpoints if checkpoints is not None else fold_files(experiment_dir, "best.pt").values()
+        chosen = sorted(int(Path(path).parent.name.removeprefix("fold")) for path in paths)
+        tuned = report.get("folds")
+        if tuned is None:
+            log.warning("%s does not say which folds its alpha was tuned on; using it for folds %s",
+                        experiment_dir / OOF_JSON, chosen)
+        elif not set(chosen) <= set(tuned):
+            raise BengaliaiError(
+                f"--alpha auto: {experiment_dir / OOF_JSON} was tuned on folds {sorted(tuned)}, but the ensemble "
+                f"uses folds {chosen} (fold(s) {sorted(set(chosen) - set(tuned))} unseen by the tuning); {redo}"
+            )
+        elif set(chosen) != set(tuned):
+            log.warning("prior alpha was tuned on folds %s, the ensemble uses only folds %s: using it anyway",
+                        sorted(tuned), chosen)
+        tuned_alpha = float(report["routing"]["alpha"] if routed else report["prior"]["alpha"])
+        log.info("prior correction: alpha %g, tuned out of fold%s", tuned_alpha, " with routing" * routed)
+        return Prior(tuned_alpha, report["prior"]["class_counts"])
     if alpha == 0:
         return Prior()
-    if report is not None:
+    if report is not None and mismatch is None:
         return Prior(alpha, report["prior"]["class_counts"])
     if train_dir is None or not (Path(train_dir) / TRAIN_CSV).exists():
         raise BengaliaiError(
             f"--alpha {alpha} needs the training class counts: run `bengaliai oof --run {experiment_dir}` first"
         )
+    if mismatch is not None:
+        log.warning("%s is out of date (%s): class counts read from %s instead",
+                    experiment_dir / OOF_JSON, mismatch, Path(train_dir) / TRAIN_CSV)
     return Prior(alpha, class_counts(read_train_labels(Path(train_dir) / TRAIN_CSV)))
 
 
@@ -205,25 +297,42 @@ def predict(
     alpha: float | None = None,
     workers: int = 2,
     block_images: int = DEFAULT_BLOCK_IMAGES,
+    threads: int | None = None,
+    routing: str = "auto",
 ) -> PredictResult:
-    """Predict the test images of ``input_dir`` (default: the run's training input) with the chosen folds."""
+    """Predict the test images of ``input_dir`` (default: the run's training input) with the chosen folds.
+
+    ``threads``: torch threads (None: the CPUs this process may use, bengaliai.threads). ``routing``:
+    ``auto`` routes where the checkpoints have the grapheme head and oof.json tuned a threshold
+    (routing.resolve_routing), ``off`` never.
+    """
     start = time.perf_counter()
+    apply_threads(plan_threads(threads, 0))
     experiment_dir = Path(experiment_dir)
     checkpoints = fold_checkpoints(experiment_dir, folds)
+    out = Path(out) if out is not None else Path("submissions") / f"{experiment_dir.name}.csv"
+    ensure_writable(out)  # an unwritable --out fails now, not after the inference
     models, device = load_models(checkpoints, config)
     train_dir = Path(training_input(checkpoints[0]))
     input_dir = Path(input_dir) if input_dir is not None else train_dir
     test_rows = read_test_rows(input_dir / TEST_CSV)  # a bad test.csv fails before minutes of inference
-    prior = resolve_prior(experiment_dir, alpha, train_dir)
+    has_head = all(AUX_HEAD in getattr(m.model, "heads", {}) for m in models)
+    tuned = resolve_routing(experiment_dir, routing, has_head, [m.fold for m in models])
+    rule = tuned[0] if tuned is not None else None
+    prior = resolve_prior(experiment_dir, alpha, train_dir, checkpoints, routed=rule is not None)
     files = find_image_files(input_dir, ("test",))
-    ids, probabilities = predict_files(Ensemble(models, config, device), files, workers, block_images)
-    out = Path(out) if out is not None else Path("submissions") / f"{experiment_dir.name}.csv"
-    submission, npz, labels = write_outputs(input_dir / TEST_CSV, test_rows, ids, probabilities, prior, out)
+    ids, probabilities = predict_files(
+        Ensemble(models, config, device, aux=rule is not None), files, workers, block_images, test_rows,
+        input_dir / TEST_CSV,
+    )
+    submission, npz, labels = write_outputs(input_dir / TEST_CSV, test_rows, ids, probabilities, prior, out, rule)
+    n_routed = int(routed_mask(probabilities, rule).sum()) if rule is not None else 0
     test_score = None
     if (input_dir / TEST_LABELS_CSV).exists():
         test_score = score_against(input_dir / TEST_LABELS_CSV, ids, labels)
     return PredictResult(
-        submission, npz, len(ids), tuple(m.fold for m in models), prior.alpha, time.perf_counter() - start, test_score
+        submission, npz, len(ids), tuple(m.fold for m in models), prior.alpha, time.perf_counter() - start, test_score,
+        rule, n_routed,
     )
 
 

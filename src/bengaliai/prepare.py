@@ -49,14 +49,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def cache_dir(input_dir: Path, tag: str) -> Path:
-    """Where prepare writes the cache of a ``PreprocessConfig.tag``: ``DIR/cache/<tag>``."""
-    return Path(input_dir) / CACHE_DIR / tag
+def cache_dir(input_dir: Path, tag: str, cache_root: Path | None = None) -> Path:
+    """Where prepare writes the cache of a ``PreprocessConfig.tag``: ``DIR/cache/<tag>``, or
+    ``<cache_root>/<tag>`` when the caches live apart from a read-only input (Kaggle)."""
+    return (Path(cache_root) if cache_root is not None else Path(input_dir) / CACHE_DIR) / tag
 
 
-def cache_settings(input_dir: Path, tag: str) -> dict[str, Any]:
+def cache_settings(input_dir: Path, tag: str, cache_root: Path | None = None) -> dict[str, Any]:
     """The ``PreprocessConfig`` (as a dict) that made the cache ``tag``; inference must use the same."""
-    meta_path = cache_dir(input_dir, tag) / META_JSON
+    meta_path = cache_dir(input_dir, tag, cache_root) / META_JSON
     try:
         return json.loads(meta_path.read_text(encoding="utf-8"))["config"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
@@ -86,17 +87,19 @@ def prepare(
     workers: int = 1,
     splits: Sequence[str] = SPLITS,
     max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+    cache_root: Path | None = None,
 ) -> list[Path]:
     """Write the cache of ``config`` for the image files of ``splits``; return the .npy paths.
 
     ``workers`` threads decode and preprocess within a file (OpenCV and Arrow release the GIL);
-    files are processed one after another to keep memory bounded.
+    files are processed one after another to keep memory bounded. ``cache_root`` puts the cache
+    there instead of ``input_dir/cache`` (nothing is then written under ``input_dir``).
     """
     input_dir = Path(input_dir)
     files = find_image_files(input_dir, splits)
     if "train" in splits:
         _check_train_labels(input_dir, [f for f in files if f.name.startswith("train_")])
-    out_dir = cache_dir(input_dir, config.tag)
+    out_dir = cache_dir(input_dir, config.tag, cache_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / META_JSON
     meta = _load_meta(meta_path, config)

@@ -18,8 +18,9 @@ from bengaliai.competition import COMPONENTS, N_CLASSES
 from bengaliai.errors import BengaliaiError
 from bengaliai.metric import competition_score
 
-# 0, 0.05, ..., 1: finer steps than this only fit the noise of the out-of-fold set.
-ALPHA_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))
+# 0, 0.05, ..., 1.5: finer steps than this only fit the noise of the out-of-fold set. Past 1 because
+# short runs (the demo's) chose the old edge 1.0; oof warns when the best is still the largest value.
+ALPHA_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(31))
 # A correction is kept only if it gains at least this much out of fold; smaller gains are noise
 # (on a few thousand images one more image right moves a macro recall by about that much).
 MIN_GAIN = 0.001

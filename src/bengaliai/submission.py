@@ -31,6 +31,23 @@ def build_submission(
     ``labels`` holds the predicted class per component for ``image_ids`` (same order). Raises
     DataError naming test.csv when one of its images was not predicted.
     """
+    rows = test_rows_positions(test_rows, image_ids, test_csv)
+    position = pd.Index(list(image_ids))
+    extra = len(position) - len(np.unique(rows))
+    if extra:
+        log.warning("%d predicted image(s) are not in %s and are left out of the submission", extra, test_csv)
+    target = np.empty(len(test_rows), dtype=np.int64)
+    for name in COMPONENTS:
+        mask = (test_rows["component"] == name).to_numpy()
+        target[mask] = np.asarray(labels[name])[rows[mask]]
+    return pd.DataFrame({"row_id": test_rows["row_id"].to_numpy(), "target": target})
+
+
+def test_rows_positions(test_rows: pd.DataFrame, image_ids: Sequence[str], test_csv: Path) -> np.ndarray:
+    """The position in ``image_ids`` of each row's image; DataError naming test.csv when one has none.
+
+    Called with the ids of the test files before any inference, and again when the submission is built.
+    """
     position = pd.Index(list(image_ids))
     if position.has_duplicates:
         raise BengaliaiError(f"predicted image ids repeat, e.g. {position[position.duplicated()][0]!r}")
@@ -40,14 +57,7 @@ def build_submission(
         absent = test_rows["image_id"].iloc[missing].unique()
         shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
         raise DataError(test_csv, f"{len(absent)} image(s) of test.csv have no image in the test parquet files: {shown}")
-    extra = len(position) - len(np.unique(rows))
-    if extra:
-        log.warning("%d predicted image(s) are not in %s and are left out of the submission", extra, test_csv)
-    target = np.empty(len(test_rows), dtype=np.int64)
-    for name in COMPONENTS:
-        mask = (test_rows["component"] == name).to_numpy()
-        target[mask] = np.asarray(labels[name])[rows[mask]]
-    return pd.DataFrame({"row_id": test_rows["row_id"].to_numpy(), "target": target})
+    return rows
 
 
 def validate_submission(submission: pd.DataFrame, test_rows: pd.DataFrame) -> None:

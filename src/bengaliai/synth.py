@@ -5,6 +5,11 @@ graphemes unseen in train, like the real hidden test. Every image is drawn from 
 generator seeded by (seed, split, index), so the same seed gives the same bytes whatever the
 number of worker processes. Each image file is written as soon as its images are rendered, so
 memory stays at about two image files' worth of pixels.
+
+With ``roots_from`` (a folder of handwritten bare roots, e.g. from ``bengaliai import
+banglalekha``), a grapheme whose root has samples is drawn on one of them with its signs redrawn by
+pen (``bengaliai.letterforms``); the others are font-rendered exactly as without it. Such a set is
+meant as an extra training source, so ``id_prefix`` keeps its ids apart from a main set's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
+import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +37,10 @@ from bengaliai.config import to_dict
 from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import write_csv, write_json
 from bengaliai.labels import make_test_rows
+from bengaliai.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.parquet_images import write_image_parquet
 from bengaliai.render import RenderConfig, Renderer
+from bengaliai.rootbank import RootBank
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,12 @@ SYNTH_MANIFEST = "synth.json"
 TRAIN_CODE, TEST_CODE = 0, 1
 _SPLITS = {"train": TRAIN_CODE, "test": TEST_CODE}
 _PLAN_STREAM = 1000  # keeps the sampling generators apart from the per-image ones
+_LETTERFORM_STREAM = 2000  # the letterform draws, so font-rendered images stay as without them
+DEFAULT_ID_PREFIX = "Train"
+_ID_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+# How each image was drawn, counted into synth.json when drawing on handwritten roots.
+REAL_ROOT, FONT = "real_root", "font"
+NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE = "font_no_samples", "font_no_clean_font", "font_by_chance"
 _CHUNK = 64  # images per task: small enough to balance, large enough to amortise the pickling
 
 
@@ -52,6 +67,32 @@ def _entropy(seed: int) -> int:
 def image_rng(seed: int, split_code: int, index: int) -> np.random.Generator:
     """The generator that draws image ``index`` of a split: independent of worker count and order."""
     return np.random.default_rng([_entropy(seed), split_code, index])
+
+
+def image_id(split: str, index: int, id_prefix: str = DEFAULT_ID_PREFIX) -> str:
+    """``Train_7``/``Test_7``; with another prefix ``LF_7``/``LF_Test_7``, apart from a main set's ids."""
+    if split == "train":
+        return f"{id_prefix}_{index}"
+    return f"Test_{index}" if id_prefix == DEFAULT_ID_PREFIX else f"{id_prefix}_Test_{index}"
+
+
+def draw_image(
+    renderer: Renderer, drawer: LetterformDrawer | None, grapheme: Grapheme, seed: int, split_code: int, index: int
+) -> tuple[np.ndarray, str]:
+    """Image ``index`` of a split and how it was drawn: on a handwritten root, or by font as plain synth."""
+    text = render_text(grapheme)
+    kind = FONT
+    if drawer is not None:
+        kind = NO_SAMPLES
+        if drawer.has_root(grapheme):
+            rng = np.random.default_rng([_entropy(seed), split_code, index, _LETTERFORM_STREAM])
+            kind = BY_CHANCE
+            if rng.random() < drawer.config.p:
+                image = drawer.draw(grapheme, text, rng)
+                if image is not None:
+                    return image, REAL_ROOT
+                kind = NO_CLEAN_FONT
+    return renderer.render(text, image_rng(seed, split_code, index)), kind
 
 
 def _is_consonant(char: str) -> bool:
@@ -115,58 +156,86 @@ def file_sizes(n: int) -> list[int]:
 class _Task:
     split_code: int
     start: int
-    texts: tuple[str, ...]
+    graphemes: tuple[Grapheme, ...]
 
 
-_worker_renderer: Renderer | None = None  # one per worker process, with its own glyph cache
+@dataclass(frozen=True)
+class _Letterforms:
+    bank: RootBank
+    config: LetterformConfig
 
 
-def _init_worker(config: RenderConfig) -> None:
-    global _worker_renderer
+# One per worker process, each with its own glyph and sign caches.
+_worker_renderer: Renderer | None = None
+_worker_drawer: LetterformDrawer | None = None
+
+
+def _make_drawer(config: RenderConfig, letterforms: _Letterforms | None) -> LetterformDrawer | None:
+    return None if letterforms is None else LetterformDrawer(letterforms.bank, config, letterforms.config)
+
+
+def _init_worker(config: RenderConfig, letterforms: _Letterforms | None) -> None:
+    global _worker_renderer, _worker_drawer
     # The processes are the parallelism; cv2's own threads would only compete with them.
     cv2.setNumThreads(1)
     _worker_renderer = Renderer(config)
+    _worker_drawer = _make_drawer(config, letterforms)
 
 
-def _render_chunk(renderer: Renderer, task: _Task, seed: int) -> np.ndarray:
-    images = np.empty((len(task.texts), HEIGHT, WIDTH), dtype=np.uint8)
-    for offset, text in enumerate(task.texts):
-        images[offset] = renderer.render(text, image_rng(seed, task.split_code, task.start + offset))
-    return images
+def _render_chunk(
+    renderer: Renderer, drawer: LetterformDrawer | None, task: _Task, seed: int
+) -> tuple[np.ndarray, Counter[str]]:
+    images = np.empty((len(task.graphemes), HEIGHT, WIDTH), dtype=np.uint8)
+    kinds: Counter[str] = Counter()
+    for offset, grapheme in enumerate(task.graphemes):
+        images[offset], kind = draw_image(renderer, drawer, grapheme, seed, task.split_code, task.start + offset)
+        kinds[kind] += 1
+    return images, kinds
 
 
-def _render_in_worker(task: _Task, seed: int) -> np.ndarray:
+def _render_in_worker(task: _Task, seed: int) -> tuple[np.ndarray, Counter[str]]:
     assert _worker_renderer is not None, "worker not initialised"
-    return _render_chunk(_worker_renderer, task, seed)
+    return _render_chunk(_worker_renderer, _worker_drawer, task, seed)
 
 
 def _tasks(plans: dict[str, list[Grapheme]]) -> Iterator[_Task]:
     for split, plan in plans.items():
-        texts = [render_text(g) for g in plan]
         file_start = 0
         # Chunks never straddle two files, so each file is complete after a whole number of them.
         for size in file_sizes(len(plan)):
             for start in range(file_start, file_start + size, _CHUNK):
                 end = min(start + _CHUNK, file_start + size)
-                yield _Task(_SPLITS[split], start, tuple(texts[start:end]))
+                yield _Task(_SPLITS[split], start, tuple(plan[start:end]))
             file_start += size
 
 
 def _write_images(
-    out_dir: Path, plans: dict[str, list[Grapheme]], seed: int, workers: int, config: RenderConfig
-) -> None:
-    """Render every image in order and write each parquet file as soon as it is complete."""
+    out_dir: Path,
+    plans: dict[str, list[Grapheme]],
+    seed: int,
+    workers: int,
+    config: RenderConfig,
+    letterforms: _Letterforms | None = None,
+    id_prefix: str = DEFAULT_ID_PREFIX,
+) -> Counter[str]:
+    """Render every image in order, write each parquet file as soon as it is complete; count how
+    the images were drawn."""
     pool = None
     if workers > 1:
         # spawn, not fork: a forked child can inherit locks held by threads of cv2 or pyarrow in this
         # process and hang, which happened whenever this process had rendered or written before.
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(config,))
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=_init_worker, initargs=(config, letterforms)
+        )
         # imap hands out tasks ahead, so workers keep rendering while this process writes files.
-        chunks: Iterator[np.ndarray] = pool.imap(functools.partial(_render_in_worker, seed=seed), _tasks(plans))
+        chunks: Iterator[tuple[np.ndarray, Counter[str]]] = pool.imap(
+            functools.partial(_render_in_worker, seed=seed), _tasks(plans)
+        )
     else:
-        renderer = Renderer(config)
-        chunks = (_render_chunk(renderer, task, seed) for task in _tasks(plans))
+        renderer, drawer = Renderer(config), _make_drawer(config, letterforms)
+        chunks = (_render_chunk(renderer, drawer, task, seed) for task in _tasks(plans))
     total = sum(len(plan) for plan in plans.values())
+    kinds: Counter[str] = Counter()
     try:
         with tqdm(total=total, unit="img", desc="synth", disable=None) as progress:
             for split, plan in plans.items():
@@ -175,17 +244,19 @@ def _write_images(
                     images = np.empty((size, HEIGHT, WIDTH), dtype=np.uint8)
                     filled = 0
                     while filled < size:
-                        chunk = next(chunks)
+                        chunk, chunk_kinds = next(chunks)
+                        kinds.update(chunk_kinds)
                         images[filled : filled + len(chunk)] = chunk
                         filled += len(chunk)
                         progress.update(len(chunk))
-                    ids = [f"{split.capitalize()}_{i}" for i in range(start, start + size)]
+                    ids = [image_id(split, i, id_prefix) for i in range(start, start + size)]
                     write_image_parquet(out_dir / image_parquet_name(split, index), ids, images)
                     log.info("wrote %s (%d images)", image_parquet_name(split, index), size)
                     start += size
     finally:
         if pool is not None:
             pool.terminate()
+    return kinds
 
 
 def _remove_stale_images(out_dir: Path, split: str, n_files: int) -> None:
@@ -194,11 +265,13 @@ def _remove_stale_images(out_dir: Path, split: str, n_files: int) -> None:
         (out_dir / image_parquet_name(split, index)).unlink(missing_ok=True)
 
 
-def _write_csvs(out_dir: Path, train: list[Grapheme], test: list[tuple[Grapheme, bool]]) -> None:
-    train_ids = [f"Train_{i}" for i in range(len(train))]
+def _write_csvs(
+    out_dir: Path, train: list[Grapheme], test: list[tuple[Grapheme, bool]], id_prefix: str = DEFAULT_ID_PREFIX
+) -> None:
+    train_ids = [image_id("train", i, id_prefix) for i in range(len(train))]
     rows = [(i, *g.labels, g.text) for i, g in zip(train_ids, train, strict=True)]
     write_csv(pd.DataFrame(rows, columns=list(TRAIN_COLUMNS)), out_dir / TRAIN_CSV)
-    test_ids = [f"Test_{i}" for i in range(len(test))]
+    test_ids = [image_id("test", i, id_prefix) for i in range(len(test))]
     test_rows = make_test_rows(test_ids)
     write_csv(test_rows, out_dir / TEST_CSV)
     write_csv(pd.DataFrame({"row_id": test_rows["row_id"], "target": 0}), out_dir / SAMPLE_SUBMISSION_CSV)
@@ -216,18 +289,30 @@ def synthesize(
     workers: int,
     config: RenderConfig | None = None,
     unseen_fraction: float = 0.15,
+    roots_from: Path | None = None,
+    letterforms: LetterformConfig | None = None,
+    id_prefix: str = DEFAULT_ID_PREFIX,
 ) -> None:
     """Write a synthetic dataset in the competition's layout to ``out_dir``, plus test_labels.csv.
 
     Overwrites a dataset already there. ``unseen_fraction`` of the test images show graphemes
-    that are not in the training set (see ``unseen_triples`` for which).
+    that are not in the training set (see ``unseen_triples`` for which). ``roots_from`` draws
+    graphemes on the handwritten roots of that folder (settings ``letterforms``), see the module
+    docstring; synth.json then counts how many images were drawn on real roots and why the rest
+    were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``).
     """
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
     if not 0.0 <= unseen_fraction <= 1.0:
         raise BengaliaiError(f"unseen_fraction must be within [0, 1], got {unseen_fraction}")
+    if not _ID_PREFIX.fullmatch(id_prefix):
+        raise BengaliaiError(f"id prefix {id_prefix!r}: use a letter then letters, digits or '-', e.g. LF")
     config = config or RenderConfig()
     Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
+    sources = None
+    if roots_from is not None:
+        # Indexes the folder (and prepares its raw cache if needed) before anything is written.
+        sources = _Letterforms(RootBank(Path(roots_from), workers), letterforms or LetterformConfig())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train = sample_train(n_train, seed)
@@ -238,13 +323,19 @@ def synthesize(
     )
     manifest = {
         "n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction,
-        "render": to_dict(config),
+        "render": to_dict(config), "id_prefix": id_prefix,
     }
+    if sources is not None:
+        manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": to_dict(sources.config)}
     write_json(manifest | {"complete": False}, out_dir / SYNTH_MANIFEST)
-    _write_csvs(out_dir, train, test)
+    _write_csvs(out_dir, train, test, id_prefix)
     plans = {"train": train, "test": [g for g, _ in test]}
     for split, plan in plans.items():
         _remove_stale_images(out_dir, split, len(file_sizes(len(plan))))
-    _write_images(out_dir, plans, seed, workers, config)
+    kinds = _write_images(out_dir, plans, seed, workers, config, sources, id_prefix)
+    if sources is not None:
+        manifest["letterforms"]["drawn"] = {k: kinds[k] for k in (REAL_ROOT, NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE)}
+        log.info("drawn on handwritten roots: %d of %d images (%s)", kinds[REAL_ROOT], sum(kinds.values()),
+                 ", ".join(f"{k} {v}" for k, v in manifest["letterforms"]["drawn"].items()))
     write_json(manifest | {"complete": True}, out_dir / SYNTH_MANIFEST)
     log.info("done: %s", ", ".join(f"{split}: {len(plan)} images" for split, plan in plans.items()))

@@ -8,7 +8,9 @@ from ``last.pt`` exactly: model, optimizer, schedule, EMA, epoch and every rando
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,22 +21,25 @@ import pandas as pd
 import torch
 
 from bengaliai.augment import AugmentConfig, build_transform
+from bengaliai.augment_device import DeviceAugment
 from bengaliai.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
-from bengaliai.competition import COMPONENTS, TRAIN_CSV
+from bengaliai.competition import COMPONENTS
 from bengaliai.config import to_dict
-from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, align_labels, make_loader, open_cache
+from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, make_loader
 from bengaliai.device import resolve_device
 from bengaliai.distributed import DistInfo, barrier, init_distributed, shutdown
 from bengaliai.engine import Evaluation, LossConfig, StepContext, evaluate, train_one_epoch
 from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import atomic_path, write_csv, write_json
 from bengaliai.folds import FOLDS_CSV, align_folds, fold_masks, n_folds, read_folds
-from bengaliai.labels import read_train_labels
 from bengaliai.model import ModelConfig, build_model
 from bengaliai.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
 from bengaliai.plots import plot_curves
+from bengaliai.precision import grad_scaler, resolve_precision
 from bengaliai.prepare import cache_settings
-from bengaliai.runinfo import SUMMARY_JSON, write_run_description
+from bengaliai.runinfo import SUMMARY_JSON, check_run_inputs, write_run_description
+from bengaliai.sources import describe_sources, extra_per_batch, open_training_data
+from bengaliai.threads import ThreadPlan, apply_threads, plan_threads
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +57,17 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 30
     output: str = "runs"
+    # The folds file: a path of its own, or relative to data.input (folds --out writes elsewhere).
     folds_file: str = FOLDS_CSV
-    precision: Literal["bf16", "fp32"] = "bf16"
+    # auto: bf16 on GPUs of compute capability >= 8.0 and CPUs with native bf16, fp16 with loss
+    # scaling on 7.x GPUs (T4, V100), fp32 elsewhere (bengaliai.precision); the run folder says why.
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     channels_last: bool = True
     compile: bool = False
     device: str = "auto"
+    # torch threads of each training process; auto: the CPUs this process may use (affinity and
+    # cgroup quota) minus its loader workers (bengaliai.threads).
+    threads: int | Literal["auto"] = "auto"
     # Cap on batches per epoch (0: all); for smoke runs and the demo.
     max_batches: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -64,6 +75,17 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        found = []
+        if self.epochs < 1:
+            found.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_batches < 0:
+            found.append(f"max_batches must be >= 0 (0: all), got {self.max_batches}")
+        if self.threads != "auto" and self.threads < 1:
+            found.append(f"threads must be >= 1 or auto, got {self.threads}")
+        if found:
+            raise BengaliaiError("\n".join(found))
 
 
 def run_dir_of(config: TrainConfig, fold: int) -> Path:
@@ -86,8 +108,8 @@ def parse_folds(spec: str, count: int) -> list[int]:
 
 def train(config: TrainConfig, folds: str = "0", resume: bool = False) -> dict[int, float]:
     """Train the requested folds (``"all"`` or a comma list); return the best score of each."""
-    input_dir = Path(config.data.input)
-    fold_table = read_folds(input_dir / config.folds_file)
+    folds_path = Path(config.data.input) / config.folds_file
+    fold_table = read_folds(folds_path)
     wanted = parse_folds(folds, n_folds(fold_table))
     # Refuse before any work: training fold 0 and then stopping at fold 1 would waste an hour.
     taken = [str(run_dir_of(config, f)) for f in wanted if (run_dir_of(config, f) / "last.pt").exists()]
@@ -95,36 +117,88 @@ def train(config: TrainConfig, folds: str = "0", resume: bool = False) -> dict[i
         raise BengaliaiError(
             f"{', '.join(taken)} already hold a run: pass --resume to continue, or choose another experiment name"
         )
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    check_batch_size(config, fold_table, wanted, folds_path, world_size)
     device = resolve_device(config.device)
     dist = init_distributed(device.type)
+    plan = plan_threads(
+        None if config.threads == "auto" else config.threads,
+        None if config.data.workers == "auto" else config.data.workers,
+        local_ranks=int(os.environ.get("LOCAL_WORLD_SIZE", "1")), device_type=device.type,
+    )
+    apply_threads(plan)
+    if device.type == "cuda":
+        # Fixed input sizes: let cuDNN pick the fastest convolution algorithms once.
+        torch.backends.cudnn.benchmark = True
     try:
-        return {fold: train_fold(config, fold, fold_table, device, dist, resume) for fold in wanted}
+        return {fold: train_fold(config, fold, fold_table, device, dist, resume, plan) for fold in wanted}
     finally:
         shutdown(dist)
 
 
+def check_batch_size(
+    config: TrainConfig, fold_table: pd.DataFrame, folds: list[int], folds_path: Path, world_size: int = 1
+) -> None:
+    """Refuse, before any work, a batch that gives an epoch no step on some fold's training split."""
+    global_batch = config.data.batch_size * world_size
+    per = f" ({config.data.batch_size} per process x {world_size})" if world_size > 1 else ""
+    # Extra sources take their share of every batch (at least one image each); the rest is main input.
+    extra = sum(max(1, round(global_batch * share)) for share in config.data.extra_share) or len(config.data.extra)
+    main_batch = global_batch - extra
+    if main_batch < 1:
+        raise BengaliaiError(
+            f"data.batch_size: a batch of {global_batch}{per} leaves no room for the main input's images beside "
+            f"{extra} from data.extra; use a larger batch or smaller data.extra_share"
+        )
+    for fold in folds:
+        n_train = int(fold_masks(fold_table, fold)[0].sum())
+        if n_train < main_batch:
+            of_main = f" ({main_batch} of them from the main input)" if extra else ""
+            raise BengaliaiError(
+                f"data.batch_size: fold {fold} of {folds_path} has {n_train} training images, fewer than one "
+                f"batch of {global_batch}{per}{of_main}: an epoch would train 0 steps; use data.batch_size <= "
+                f"{max((n_train + extra) // world_size, 1)}"
+            )
+
+
 def train_fold(
-    config: TrainConfig, fold: int, fold_table: pd.DataFrame, device: torch.device, dist: DistInfo, resume: bool
+    config: TrainConfig, fold: int, fold_table: pd.DataFrame, device: torch.device, dist: DistInfo, resume: bool,
+    plan: ThreadPlan,
 ) -> float:
     """Train one fold; return its best validation score."""
     run_dir = run_dir_of(config, fold)
     seed_everything(config.seed + fold)
     input_dir = Path(config.data.input)
-    store = open_cache(input_dir, config.data.cache, "train")
+    cache_root = config.data.cache_root()
     # Inference must prepare test images exactly like these: keep the settings with the weights.
-    preprocess = cache_settings(input_dir, config.data.cache)
-    labels = align_labels(store, read_train_labels(input_dir / TRAIN_CSV), input_dir / TRAIN_CSV)
+    preprocess = cache_settings(input_dir, config.data.cache, cache_root)
+    data = open_training_data(config.data, preprocess)
+    store, labels = data.store, data.labels
     folds_path = input_dir / config.folds_file
-    train_mask, valid_mask = fold_masks(align_folds(fold_table, store.image_ids, folds_path), fold)
+    train_mask, valid_mask = fold_masks(align_folds(fold_table, data.main_ids, folds_path), fold)
     train_idx, valid_idx = np.flatnonzero(train_mask), np.flatnonzero(valid_mask)
-    log.info("fold %d: %d training and %d validation images on %s", fold, len(train_idx), len(valid_idx), device)
+    precision = resolve_precision(config.precision, device)
+    log.info(
+        "fold %d: %d training and %d validation images on %s, %s (%s)",
+        fold, len(train_idx), len(valid_idx), device, precision.name, precision.reason,
+    )
 
-    train_sampler = EpochBatches(train_idx, config.data.batch_size, config.seed + fold, True, True, dist.rank, dist.world_size)
-    valid_sampler = EpochBatches(valid_idx, config.data.batch_size * 2, 0, False, False, dist.rank, dist.world_size)
+    # data.batch_size is per process: the global batch of a step is that times the world size.
+    global_batch = config.data.batch_size * dist.world_size
+    per_batch = extra_per_batch(global_batch, len(train_idx), data.extra)
+    train_sampler = EpochBatches(
+        train_idx, global_batch, config.seed + fold, True, True, dist.rank, dist.world_size,
+        extra=[source.indices for source in data.extra], extra_per_batch=per_batch,
+    )
+    sources = describe_sources(data, per_batch)
+    for source in sources:
+        log.info("fold %d: extra source %s: %d images, %d per batch of %d", fold, source["path"], source["images"],
+                 source["per_batch"], global_batch)
+    valid_sampler = EpochBatches(valid_idx, global_batch * 2, 0, False, False, dist.rank, dist.world_size)
     pin = device.type == "cuda"
     transform = build_transform(config.augment)
-    train_loader = make_loader(AugmentedBatches(store, labels, transform, config.seed + fold, dist.rank), train_sampler, config.data.workers, pin)
-    valid_loader = make_loader(AugmentedBatches(store, labels, None, 0), valid_sampler, config.data.workers, pin)
+    train_loader = make_loader(AugmentedBatches(store, labels, transform, config.seed + fold, dist.rank), train_sampler, plan.workers, pin)
+    valid_loader = make_loader(AugmentedBatches(store, labels, None, 0), valid_sampler, plan.workers, pin)
 
     model = build_model(config.model).to(device)
     if dist.enabled and device.type == "cuda" and config.model.norm == "batch":
@@ -136,9 +210,15 @@ def train_fold(
     optimizer = build_optimizer(model, config.optim)
     scheduler = build_scheduler(optimizer, config.optim, steps, config.epochs)
     ema = build_ema(model, config.optim.ema_decay)
+    scaler = grad_scaler(precision, device)
+    resolved = {"device": str(device), "precision": precision.to_dict(), "threads": dataclasses.asdict(plan),
+                "world_size": dist.world_size, "global_batch": global_batch, "extra_sources": sources}
     start_epoch, best_score, history, train_seconds = 0, -1.0, [], 0.0
     if resume and (run_dir / "last.pt").exists():
-        state = load_checkpoint(run_dir / "last.pt", device)
+        check_run_inputs(run_dir, to_dict(config))
+        # Read to the CPU: the saved random states must stay CPU tensors; load_state_dict moves
+        # weights and optimizer state to the model's device.
+        state = load_checkpoint(run_dir / "last.pt", "cpu")
         changed = sorted(k for k, v in _flatten(to_dict(config)).items() if _flatten(state["config"]).get(k) != v)
         if changed:
             log.warning("fold %d: resuming with settings that differ from the run's: %s", fold, ", ".join(changed))
@@ -147,17 +227,29 @@ def train_fold(
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         start_epoch, best_score, history = state["epoch"] + 1, state["best_score"], state["history"]
         train_seconds = state.get("train_seconds", 0.0)
         set_rng_state(state["rng"])
         log.info("fold %d: resumed after epoch %d (best score %.4f)", fold, state["epoch"], best_score)
     elif dist.is_main:
-        write_run_description(run_dir, to_dict(config) | {"fold": fold, "preprocess": preprocess})
+        write_run_description(run_dir, to_dict(config) | {"fold": fold, "preprocess": preprocess, "resolved": resolved})
+    if dist.rank > 0:
+        # Every rank starts from the same weights (DDP broadcasts rank 0's); dropout draws differ per rank.
+        torch.manual_seed(config.seed * 1_000_003 + fold * 7919 + dist.rank)
 
-    trained = torch.compile(model) if config.compile else model
+    trained: torch.nn.Module = model
     if dist.enabled:
-        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if pin else None)
-    ctx = StepContext(device, config.precision == "bf16", config.channels_last, config.data, config.augment, config.loss, config.optim.grad_clip, dist)
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if pin else None)
+    if config.compile:
+        # After DDP, as documented: its hooks then overlap gradient communication with backward.
+        trained = torch.compile(trained)
+    device_augment = DeviceAugment(config.augment) if config.augment.where == "device" else None
+    ctx = StepContext(
+        device, precision, config.channels_last, config.data, config.augment, config.loss, config.optim.grad_clip, dist,
+        scaler=scaler, device_augment=device_augment, seed=config.seed + fold,
+    )
     for epoch in range(start_epoch, config.epochs):
         epoch_start = time.perf_counter()
         train_sampler.set_epoch(epoch)
@@ -167,16 +259,19 @@ def train_fold(
         result = evaluate(ema.module if ema is not None else model, valid_loader, labels, ctx)
         row = _metrics_row(epoch, train_loss, result, scheduler.get_last_lr()[0], images_per_s)
         history.append(row)
-        log.info(
-            "fold %d epoch %d: train loss %.4f, valid loss %.4f, score %.4f (root %.4f, vowel %.4f, consonant %.4f), %.0f img/s",
-            fold, epoch, train_loss, result.loss, result.score, *result.recalls.values(), images_per_s,
-        )
-        train_seconds += time.perf_counter() - epoch_start
         if dist.is_main:
-            improved = result.score > best_score
-            best_score = max(best_score, result.score)
+            log.info(
+                "fold %d epoch %d: train loss %.4f, valid loss %.4f, score %.4f (root %.4f, vowel %.4f, consonant %.4f), %.0f img/s",
+                fold, epoch, train_loss, result.loss, result.score, *result.recalls.values(), images_per_s,
+            )
+        train_seconds += time.perf_counter() - epoch_start
+        # Every rank scored the whole validation set (gathered), so every rank knows the best score.
+        improved = result.score > best_score
+        best_score = max(best_score, result.score)
+        if dist.is_main:
             state = _state(config, fold, epoch, best_score, history, model, optimizer, scheduler, ema) | {
                 "world_size": dist.world_size, "preprocess": preprocess, "train_seconds": train_seconds,
+                "scaler": scaler.state_dict() if scaler is not None else None, "resolved": resolved,
             }
             if improved:
                 save_checkpoint(state, run_dir / "best.pt")
@@ -235,5 +330,6 @@ def _summary(fold: int, epoch: int, epochs: int, history: list[dict[str, float]]
 
 
 def _save_oof(result: Evaluation, image_ids: list[str], path: Path) -> None:
+    # With the auxiliary head, also what routing needs of it (bengaliai.routing.AUX_KEYS).
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, image_id=np.asarray(image_ids)[result.indices], **result.probabilities)
+        np.savez(handle, image_id=np.asarray(image_ids)[result.indices], **result.probabilities, **(result.aux or {}))

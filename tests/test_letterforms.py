@@ -1,0 +1,172 @@
+"""``synth --roots-from``: graphemes drawn on handwritten roots, their format, placement and determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from bengaliai.cli import main
+from bengaliai.competition import COMPONENTS, HEIGHT, TRAIN_CSV, WIDTH, Grapheme, compose, seen_triples
+from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.fileio import write_csv
+from bengaliai.letterforms import LetterformConfig, LetterformDrawer, compose_signs, measure_root
+from bengaliai.parquet_images import read_image_ids, read_images, write_image_parquet
+from bengaliai.render import RenderConfig, Renderer
+from bengaliai.rootbank import RootBank
+from bengaliai.synth import NO_CLEAN_FONT, NO_SAMPLES, REAL_ROOT, TRAIN_CODE, draw_image, synthesize
+
+KA, TA, KHA = 13, 64, 22  # roots ক, ত (with fake handwritten samples) and খ (without)
+N_TRAIN, SEED = 8, 17  # seed 17's first 8 training graphemes hold কৌ and র্ত্রী (a ligature)
+
+
+def fake_root(rng: np.random.Generator) -> np.ndarray:
+    """A letter-like drawing in the middle of the frame: a matra, a stem and a bowl, dark on light."""
+    image = np.full((HEIGHT, WIDTH), 252, dtype=np.uint8)
+    dx, dy = (int(v) for v in rng.integers(-5, 6, size=2))
+    ink, width = int(rng.integers(30, 60)), int(rng.integers(4, 7))
+    cv2.line(image, (88 + dx, 40 + dy), (148 + dx, 40 + dy), ink, width)
+    cv2.line(image, (135 + dx, 40 + dy), (135 + dx, 100 + dy), ink, width)
+    cv2.ellipse(image, (112 + dx, 75 + dy), (18, 20), 0, 0, 360, ink, width)
+    return image
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny stand-in for `bengaliai import banglalekha`: bare roots ক and ত, four images each."""
+    folder = tmp_path_factory.mktemp("imported")
+    rng = np.random.default_rng(0)
+    roots = [KA] * 4 + [TA] * 4
+    ids = [f"BLI_{i}" for i in range(len(roots))]
+    write_image_parquet(folder / "train_image_data_0.parquet", ids, np.stack([fake_root(rng) for _ in roots]))
+    rows = [(i, r, 0, 0, compose(r, 0, 0)) for i, r in zip(ids, roots, strict=True)]
+    write_csv(pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"]), folder / TRAIN_CSV)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def drawer(imported: Path) -> LetterformDrawer:
+    return LetterformDrawer(RootBank(imported), RenderConfig(), LetterformConfig(join_p=0.0, matra_p=0.0))
+
+
+def _new_ink(drawn: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pixels the signs darkened where the handwritten root, found in ``drawn``, has no ink; and
+    the root's shift (the drawing may move it to fit the signs in the frame)."""
+    cost = cv2.matchTemplate(drawn.astype(np.float32), root[20:-20, 20:-20].astype(np.float32), cv2.TM_SQDIFF)
+    _, _, (x, y), _ = cv2.minMaxLoc(cost)
+    shifted = cv2.warpAffine(root, np.float32([[1, 0, x - 20], [0, 1, y - 20]]), (WIDTH, HEIGHT), borderValue=252)
+    return (drawn.astype(int) < shifted.astype(int) - 80) & (shifted > 200), (x - 20, y - 20)
+
+
+@pytest.mark.parametrize(
+    ("vowel", "where"),
+    [(1, "right"), (4, "below")],  # া to the right of the root, ু under it
+)
+def test_vowel_sign_ink_is_added_where_the_script_puts_it(drawer: LetterformDrawer, vowel: int, where: str) -> None:
+    grapheme = Grapheme(compose(KA, vowel, 0), KA, vowel, 0)
+    fonts = drawer.usable_fonts(grapheme, grapheme.text)
+    assert len(fonts) >= 5
+    for seed, font in enumerate(fonts[:4]):
+        root_image = fake_root(np.random.default_rng(seed))
+        root = measure_root(root_image)
+        signs = drawer.signs(font, grapheme, grapheme.text)
+        assert root is not None and signs is not None
+        drawn = compose_signs(root, signs, np.random.default_rng(seed), drawer.config)
+        assert drawn.shape == (HEIGHT, WIDTH) and drawn.dtype == np.uint8
+        new, (dx, dy) = _new_ink(drawn, root_image)
+        x1, y1 = root.box[2] + dx, root.box[3] + dy
+        ys, xs = np.nonzero(new)
+        assert len(ys) > 30
+        if where == "right":
+            assert np.mean(xs >= x1 - 2) > 0.8
+        else:
+            assert np.mean(ys >= y1 - 2) > 0.6
+
+
+def test_root_without_samples_falls_back_to_the_font_renderer(drawer: LetterformDrawer) -> None:
+    renderer = Renderer(RenderConfig())
+    grapheme = Grapheme(compose(KHA, 1, 0), KHA, 1, 0)
+    image, kind = draw_image(renderer, drawer, grapheme, 3, TRAIN_CODE, 5)
+    plain, plain_kind = draw_image(renderer, None, grapheme, 3, TRAIN_CODE, 5)
+    assert kind == NO_SAMPLES and plain_kind == "font"
+    np.testing.assert_array_equal(image, plain)
+
+
+def test_ligature_that_changes_the_root_is_font_rendered(drawer: LetterformDrawer) -> None:
+    # ক with ra-phala shapes as one new glyph in every bundled font: the bare ক is not found in it.
+    grapheme = Grapheme(compose(KA, 0, 5), KA, 0, 5)
+    assert drawer.usable_fonts(grapheme, grapheme.text) == []
+    _, kind = draw_image(Renderer(RenderConfig()), drawer, grapheme, 0, TRAIN_CODE, 0)
+    assert kind == NO_CLEAN_FONT
+
+
+def _synth(out: Path, imported: Path, workers: int) -> Path:
+    synthesize(out, n_train=N_TRAIN, n_test=0, seed=SEED, workers=workers, roots_from=imported, id_prefix="LF")
+    return out
+
+
+@pytest.fixture(scope="module")
+def letterforms(tmp_path_factory: pytest.TempPathFactory, imported: Path) -> Path:
+    return _synth(tmp_path_factory.mktemp("letterforms"), imported, workers=1)
+
+
+def test_a_grapheme_whose_root_has_samples_is_drawn_on_one(drawer: LetterformDrawer) -> None:
+    grapheme = Grapheme(compose(TA, 1, 0), TA, 1, 0)
+    image, kind = draw_image(Renderer(RenderConfig()), drawer, grapheme, 0, TRAIN_CODE, 0)
+    assert kind == REAL_ROOT and image.shape == (HEIGHT, WIDTH) and image.dtype == np.uint8
+
+
+def test_synth_with_roots_writes_the_competition_format(letterforms: Path) -> None:
+    out = letterforms
+    train = pd.read_csv(out / TRAIN_CSV, dtype={"image_id": str, "grapheme": str}, keep_default_na=False)
+    assert list(train.columns) == ["image_id", *COMPONENTS, "grapheme"]
+    assert train["image_id"].tolist() == [f"LF_{i}" for i in range(N_TRAIN)]
+    assert all(tuple(t) in seen_triples() for t in train[list(COMPONENTS)].itertuples(index=False))
+    files = [out / f"train_image_data_{i}.parquet" for i in range(4)]
+    assert [i for path in files for i in read_image_ids(path)] == train["image_id"].tolist()
+    _, images = read_images(files[0])
+    assert images.dtype == np.uint8 and images.shape == (2, HEIGHT, WIDTH)
+    manifest = json.loads((out / "synth.json").read_text(encoding="utf-8"))
+    drawn = manifest["letterforms"]["drawn"]
+    assert manifest["complete"] and manifest["id_prefix"] == "LF"
+    with_samples = int(train["grapheme_root"].isin([KA, TA]).sum())
+    assert drawn[REAL_ROOT] + drawn[NO_CLEAN_FONT] == with_samples and drawn[NO_SAMPLES] == N_TRAIN - with_samples
+    assert drawn[REAL_ROOT] >= 1 and manifest["letterforms"]["roots_from"]["roots"] == 2
+
+
+@pytest.mark.slow
+def test_synth_with_roots_is_the_same_whatever_the_worker_count(
+    tmp_path: Path, imported: Path, letterforms: Path
+) -> None:
+    _synth(tmp_path / "two", imported, workers=2)
+    for name in ["train.csv", *(f"train_image_data_{i}.parquet" for i in range(4))]:
+        assert (letterforms / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_roots_from_a_folder_with_dressed_graphemes_is_refused(tmp_path: Path, imported: Path) -> None:
+    labels = pd.read_csv(imported / TRAIN_CSV, dtype=str, keep_default_na=False)
+    labels.loc[0, "vowel_diacritic"] = "1"
+    folder = tmp_path / "dressed"
+    folder.mkdir()
+    (folder / "train_image_data_0.parquet").write_bytes((imported / "train_image_data_0.parquet").read_bytes())
+    write_csv(labels, folder / TRAIN_CSV)
+    with pytest.raises(DataError, match="not bare roots"):
+        RootBank(folder)
+
+
+def test_cli_records_options_and_rejects_bad_ones(
+    tmp_path: Path, imported: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli"
+    args = ["synth", "--out", str(out), "--train", "1", "--test", "0", "--workers", "1", "--roots-from", str(imported)]
+    assert main([*args, "--letterform-p", "0.5", "--id-prefix", "LF"]) == 0
+    manifest = json.loads((out / "synth.json").read_text(encoding="utf-8"))
+    assert manifest["letterforms"]["config"]["p"] == 0.5 and manifest["id_prefix"] == "LF"
+    assert main([*args, "--letterform-p", "1.5"]) == 2
+    assert "p is a share" in capsys.readouterr().err
+    with pytest.raises(BengaliaiError, match="id prefix"):
+        synthesize(tmp_path / "bad", 1, 0, 0, 1, id_prefix="L F")

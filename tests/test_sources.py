@@ -1,0 +1,139 @@
+"""Extra training sources (data.extra): they join every training split, never validation, and bad ones fail first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bengaliai.config import load_config
+from bengaliai.data import EpochBatches
+from bengaliai.errors import BengaliaiError
+from bengaliai.folds import make_folds
+from bengaliai.prepare import prepare
+from bengaliai.preprocess import PreprocessConfig
+from bengaliai.train import TrainConfig, train
+from conftest import write_pattern_dataset
+
+SIZE48 = PreprocessConfig(mode="resize", size=48)
+
+
+@pytest.fixture
+def main_and_extra(tmp_path: Path) -> tuple[Path, Path]:
+    main = tmp_path / "input"
+    write_pattern_dataset(main, 120)
+    prepare(main, SIZE48, workers=1, splits=("train",))
+    make_folds(main, n_splits=3, seed=0)
+    extra = tmp_path / "handwriting"
+    write_pattern_dataset(extra, 60, seed=5, n_files=1, prefix="HW")
+    prepare(extra, SIZE48, workers=1, splits=("train",))
+    return main, extra
+
+
+def _config(main: Path, output: Path, *overrides: str) -> TrainConfig:
+    return load_config(TrainConfig, None, [
+        f"data.input={main}", f"output={output}", "data.cache=resize48", "data.batch_size=16", "data.workers=0",
+        "model.arch=resnet10", "model.base_width=8", "epochs=1", "precision=fp32", "experiment=extra", *overrides,
+    ])
+
+
+def test_extra_images_train_in_every_batch_and_are_never_validated(
+    main_and_extra: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bengaliai import data as data_module
+
+    main, extra = main_and_extra
+    seen_batches: list[np.ndarray] = []
+    real_iter = data_module.EpochBatches.__iter__
+
+    def recording(self):  # noqa: ANN001, ANN202
+        for key in real_iter(self):
+            if self.shuffle:
+                seen_batches.append(key[2])
+            yield key
+
+    monkeypatch.setattr(data_module.EpochBatches, "__iter__", recording)
+    config = _config(main, tmp_path / "runs", f"data.extra=[{extra}]", "data.extra_share=[0.25]")
+    train(config, folds="0")
+    run = tmp_path / "runs" / "extra" / "fold0"
+    oof_ids = np.load(run / "oof.npz")["image_id"].tolist()
+    assert oof_ids and not any(i.startswith("HW_") for i in oof_ids)  # validation: main input only
+    # 80 training images of the main input at 12 a batch (16 minus 4 extra): 6 steps.
+    assert len(seen_batches) == 6 and all(len(batch) == 16 for batch in seen_batches)
+    extra_positions = np.concatenate([batch[12:] for batch in seen_batches])
+    assert extra_positions.min() >= 120 and len(np.unique(extra_positions)) == 24  # no repeats within a pass
+    resolved = yaml.safe_load((run / "config.yaml").read_text())["resolved"]["extra_sources"]
+    assert resolved == [{"path": str(extra), "images": 60, "share": 0.25, "per_batch": 4}]
+
+    from bengaliai.leaderboard import collect_leaderboard
+
+    assert collect_leaderboard(tmp_path / "runs")["extra"].tolist() == ["handwriting:0.25"]
+
+
+def test_without_a_share_a_source_counts_in_proportion_to_its_size() -> None:
+    sampler = EpochBatches(np.arange(90), 20, seed=0, extra=[np.arange(100, 130)], extra_per_batch=[5])
+    batches = [b[2] for b in sampler]
+    assert len(batches) == 6 and all(len(b) == 20 and (b[15:] >= 100).all() for b in batches)
+    stream = np.concatenate([b[15:] for b in batches])
+    assert sorted(stream.tolist()) == list(range(100, 130))  # one whole pass, each once
+    sampler.set_epoch(1)
+    assert not np.array_equal(next(iter(sampler))[2], batches[0])
+    halves = [[b[2] for b in EpochBatches(np.arange(90), 20, 0, rank=r, world_size=2, extra=[np.arange(100, 130)],
+                                         extra_per_batch=[5])] for r in range(2)]
+    assert all(sorted(np.concatenate([a, b]).tolist()) == sorted(w.tolist()) for a, b, w in zip(*halves, batches))
+
+
+def _rewrite_ids(folder: Path, old: str, new: str) -> None:
+    labels = pd.read_csv(folder / "train.csv")
+    labels["image_id"] = labels["image_id"].str.replace(old, new)
+    labels.to_csv(folder / "train.csv", index=False)
+    for csv in (folder / "cache" / "resize48").glob("*.csv"):
+        ids = pd.read_csv(csv)
+        ids["image_id"] = ids["image_id"].str.replace(old, new)
+        ids.to_csv(csv, index=False)
+
+
+@pytest.mark.parametrize("problem", ["settings", "unprepared", "labels", "collision", "not a source"])
+def test_a_bad_source_is_refused_before_any_training(
+    main_and_extra: tuple[Path, Path], tmp_path: Path, problem: str
+) -> None:
+    main, extra = main_and_extra
+    expected = {
+        "settings": r"prepared with \{.*'size': 40.*but the main input's cache was prepared with",
+        "unprepared": r"this source has no resize48 cache; run `bengaliai prepare --input .*handwriting --splits train",
+        "labels": r"handwriting/train.csv.*grapheme_root",
+        "collision": r"handwriting/train.csv: 60 image id\(s\) also in .*input/train.csv, e.g. Train_0",
+        "not a source": r"no train.csv here",
+    }[problem]
+    if problem == "settings":
+        import shutil
+
+        shutil.rmtree(extra / "cache")
+        prepare(extra, PreprocessConfig(mode="resize", size=40), workers=1, splits=("train",))
+        (extra / "cache" / "resize40").rename(extra / "cache" / "resize48")
+    elif problem == "unprepared":
+        import shutil
+
+        shutil.rmtree(extra / "cache")
+    elif problem == "labels":
+        labels = pd.read_csv(extra / "train.csv")
+        labels.loc[3, "grapheme_root"] = 168
+        labels.to_csv(extra / "train.csv", index=False)
+    elif problem == "collision":
+        _rewrite_ids(extra, "HW_", "Train_")
+    else:
+        (extra / "train.csv").unlink()
+    with pytest.raises(BengaliaiError, match=expected):
+        train(_config(main, tmp_path / "runs", f"data.extra=[{extra}]"), folds="0")
+    assert not (tmp_path / "runs" / "extra" / "fold0" / "last.pt").exists()
+
+
+def test_shares_are_checked_when_the_config_loads(main_and_extra: tuple[Path, Path], tmp_path: Path) -> None:
+    main, extra = main_and_extra
+    with pytest.raises(BengaliaiError, match="1 share\\(s\\) for 0 extra source"):
+        _config(main, tmp_path, "data.extra_share=[0.5]")
+    with pytest.raises(BengaliaiError, match="sum below 1"):
+        _config(main, tmp_path, f"data.extra=[{extra},{main}]", "data.extra_share=[0.5,0.6]")
