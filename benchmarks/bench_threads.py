@@ -42,7 +42,8 @@ def cpu_model() -> str:
 
 
 def measure(threads: int | None, workers: int, seconds: float) -> dict[str, float]:
-    """Images/s of the demo's training step in this process; ``threads`` None keeps torch's defaults."""
+    """Images/s of the demo's training step in this process; ``threads`` None keeps torch's defaults,
+    -1 plans them here (``plan_threads(None, workers)``: it sees a neighbour that is already running)."""
     import numpy as np
     import torch
 
@@ -56,7 +57,7 @@ def measure(threads: int | None, workers: int, seconds: float) -> dict[str, floa
 
     planned = threads is not None
     if planned:
-        apply_threads(plan_threads(threads, workers))
+        apply_threads(plan_threads(None if threads == -1 else threads, workers))
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     # Sparse ink on a zero background, like the prepared cache.
@@ -113,7 +114,7 @@ def run_child(threads: int | None, workers: int, seconds: float, neighbour: bool
     (the machine's busy time minus that of the benchmark's children); above about 0.1 the
     figures are void.
     """
-    command = [sys.executable, __file__, "--child", str(threads or 0), str(workers), "--seconds", str(seconds)]
+    command = [sys.executable, __file__, "--child", str(0 if threads is None else threads), str(workers), "--seconds", str(seconds)]
     times, busy, start = os.times(), busy_seconds(), time.perf_counter()
     spinner = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if neighbour else None
     try:
@@ -154,19 +155,20 @@ def main() -> None:
 
     plan = plan_threads(None, None)
     load = os.getloadavg()
-    configs = [("before: torch default", None, args.before_workers), ("after: planned", plan.intra_op, plan.workers)]
+    # "after" plans in the measured process itself, as training does: beside a neighbour it sees it.
+    configs = [("before: torch default", None, args.before_workers), ("after: planned", -1, plan.workers)]
     configs += [(f"{t} threads, {w} workers", t, w) for t, w in args.grid]
     rows = []
     for name, threads, workers in configs:
         alone = run_child(threads, workers, args.seconds, neighbour=False)
         busy = run_child(threads, workers, args.seconds, neighbour=True)
-        rows.append((name, alone["torch_threads"], workers, alone, busy))
+        rows.append((name, f"{alone['torch_threads']} / {busy['torch_threads']}", workers, alone, busy))
         print(f"{name}: {alone['images_per_s']:.0f} img/s alone, {busy['images_per_s']:.0f} beside a neighbour", file=sys.stderr)
 
     print(f"\n{dt.date.today()} · {cpu_model()} · {os.cpu_count()} host cores · {cpu_limits()} · load average before: {load[0]:.2f}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"plan: {plan.reason}\n")
-    print("| configuration | torch threads | workers | alone img/s | beside a neighbour img/s | neighbour / alone | other load (cores) |")
+    print("| configuration | torch threads (alone / beside) | workers | alone img/s | beside a neighbour img/s | neighbour / alone | other load (cores) |")
     print("|---|---|---|---|---|---|---|")
     for name, threads, workers, alone, busy in rows:
         rate, busy_rate = alone["images_per_s"], busy["images_per_s"]

@@ -38,6 +38,7 @@ from bengaliai.engine import LossConfig, StepContext, train_one_epoch, weighted_
 from bengaliai.model import ModelConfig, build_model  # noqa: E402
 from bengaliai.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
 from bengaliai.precision import Precision  # noqa: E402
+from bengaliai.threads import apply_threads, plan_threads  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -131,8 +132,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--model-steps", type=int, default=6)
     parser.add_argument("--loader-batches", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="loader workers (default: bengaliai.threads' plan for this machine, with its torch threads)",
+    )
     args = parser.parse_args()
+    # Size torch's pool and the workers as training does (bengaliai.threads): the model-only rows and
+    # the whole loop then run with the same torch threads, the loop's workers on the remaining cores.
+    plan = plan_threads(None, args.workers)
+    apply_threads(plan)
+    args.workers = plan.workers
     with tempfile.TemporaryDirectory() as tmp:
         input_dir = args.input or make_input(Path(tmp), 10_000)
         store = open_cache(input_dir, args.cache, "train")
@@ -158,7 +167,8 @@ def main() -> None:
         rows.append(("whole loop", f"{args.arch} {size}px batch {args.batch}, bf16 + channels_last, aug + CutMix", loop_rate))
 
     print(f"\n{dt.date.today()} · {cpu_model()} · {os.cpu_count()} cores · torch {torch.__version__}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"threads: {plan.reason}\n")
     print("| what | setting | images/s |\n|---|---|---|")
     for what, setting, rate in rows:
         print(f"| {what} | {setting} | {rate:,.0f} |")

@@ -67,6 +67,13 @@ def write_pattern_dataset(
     return labels
 
 
+def fake_run(tmp_path: Path) -> Path:
+    """A run whose only checkpoint is an empty file: any attempt to read it fails loudly."""
+    (tmp_path / "runs" / "fake" / "fold0").mkdir(parents=True)
+    (tmp_path / "runs" / "fake" / "fold0" / "best.pt").write_bytes(b"")
+    return tmp_path / "runs" / "fake"
+
+
 @pytest.fixture
 def pattern_dataset(tmp_path: Path) -> Path:
     """A 240-image pattern dataset in competition format."""

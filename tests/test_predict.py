@@ -22,6 +22,7 @@ from bengaliai.predict import fold_checkpoints, load_models, predict, predict_fi
 from bengaliai.prepare import find_image_files
 from bengaliai.priors import apply_prior
 from bengaliai.runinfo import input_fingerprints, recorded_inputs, write_run_description
+from conftest import fake_run
 
 FP32 = InferenceConfig(precision="fp32")
 
@@ -216,13 +217,6 @@ def test_cli_predict_prints_where_the_submission_is(tiny_run: Path, tmp_path: Pa
     assert main(["predict", "--run", str(tmp_path), "--out", str(out)]) == 2
 
 
-def _fake_run(tmp_path: Path) -> Path:
-    """A run whose only checkpoint is an empty file: any attempt to read it fails loudly."""
-    (tmp_path / "runs" / "fake" / "fold0").mkdir(parents=True)
-    (tmp_path / "runs" / "fake" / "fold0" / "best.pt").write_bytes(b"")
-    return tmp_path / "runs" / "fake"
-
-
 @pytest.mark.parametrize("where", ["file", "proc"])
 def test_an_unwritable_out_fails_before_any_checkpoint_is_read(
     tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
@@ -230,7 +224,7 @@ def test_an_unwritable_out_fails_before_any_checkpoint_is_read(
     # Tests run as root, where a read-only chmod does not stop writes: a parent that is a file and /proc do.
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "sub.csv" if where == "file" else Path("/proc/bengaliai-test/sub.csv")
-    assert main(["predict", "--run", str(_fake_run(tmp_path)), "--alpha", "0", "--out", str(out)]) == 2
+    assert main(["predict", "--run", str(fake_run(tmp_path)), "--alpha", "0", "--out", str(out)]) == 2
     error = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
     assert len(error) == 1 and error[0].startswith(f"bengaliai predict: error: cannot write {out}: ")
 

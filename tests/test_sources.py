@@ -21,16 +21,26 @@ from conftest import write_pattern_dataset
 SIZE48 = PreprocessConfig(mode="resize", size=48)
 
 
+@pytest.fixture(scope="module")
+def prepared_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A main input (120 images, 3 folds) and an extra source (60 images), both prepared: made once."""
+    root = tmp_path_factory.mktemp("sources")
+    write_pattern_dataset(root / "input", 120)
+    prepare(root / "input", SIZE48, workers=1, splits=("train",))
+    make_folds(root / "input", n_splits=3, seed=0)
+    write_pattern_dataset(root / "handwriting", 60, seed=5, n_files=1, prefix="HW")
+    prepare(root / "handwriting", SIZE48, workers=1, splits=("train",))
+    return root
+
+
 @pytest.fixture
-def main_and_extra(tmp_path: Path) -> tuple[Path, Path]:
-    main = tmp_path / "input"
-    write_pattern_dataset(main, 120)
-    prepare(main, SIZE48, workers=1, splits=("train",))
-    make_folds(main, n_splits=3, seed=0)
-    extra = tmp_path / "handwriting"
-    write_pattern_dataset(extra, 60, seed=5, n_files=1, prefix="HW")
-    prepare(extra, SIZE48, workers=1, splits=("train",))
-    return main, extra
+def main_and_extra(prepared_sources: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the prepared sources that a test may change."""
+    import shutil
+
+    for name in ("input", "handwriting"):
+        shutil.copytree(prepared_sources / name, tmp_path / name)
+    return tmp_path / "input", tmp_path / "handwriting"
 
 
 def _config(main: Path, output: Path, *overrides: str) -> TrainConfig:

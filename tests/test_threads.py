@@ -108,11 +108,13 @@ def test_missing_proc_file_and_no_affinity(tmp_path: Path, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     ("device", "cpus", "ranks", "workers", "intra_op"),
     [
+        # On a CPU the model is the bottleneck: one bursty worker, and torch keeps every CPU.
         ("cpu", 1, 1, 0, 1),
-        ("cpu", 2, 1, 1, 1),
-        ("cpu", 8, 1, 1, 7),
-        ("cpu", 8, 4, 1, 1),
+        ("cpu", 2, 1, 1, 2),
+        ("cpu", 8, 1, 1, 8),
+        ("cpu", 8, 4, 1, 2),
         ("cpu", 2, 4, 0, 1),
+        # Beside a GPU the loader is: workers get the cores, the main process one.
         ("cuda", 1, 1, 0, 1),
         ("cuda", 2, 1, 1, 1),
         ("cuda", 8, 1, 7, 1),
@@ -122,7 +124,7 @@ def test_missing_proc_file_and_no_affinity(tmp_path: Path, monkeypatch: pytest.M
 )
 def test_auto_split(device: str, cpus: int, ranks: int, workers: int, intra_op: int) -> None:
     assert auto_workers(cpus, ranks, device) == workers
-    assert intra_op_threads(cpus, workers, ranks) == intra_op
+    assert intra_op_threads(cpus, workers, ranks, device) == intra_op
     plan = plan_threads(None, None, ranks, cpus=cpus, device_type=device)
     assert (plan.cpus, plan.workers, plan.intra_op) == (cpus, workers, intra_op)
 
@@ -134,7 +136,28 @@ def test_auto_never_oversubscribes() -> None:
                 plan = plan_threads(None, None, ranks, cpus=cpus, device_type=device)
                 assert plan.workers >= 0 and plan.intra_op >= 1
                 if cpus >= 2 * ranks:
-                    assert (plan.workers + plan.intra_op) * ranks <= cpus
+                    assert plan.intra_op * ranks <= cpus
+                    if device == "cuda":
+                        assert (plan.workers + plan.intra_op) * ranks <= cpus
+
+
+def test_cpus_busy_with_other_processes_are_left_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a busy neighbour on 2 CPUs: 1 torch thread (2 would stall at every operator); alone: 2."""
+    assert intra_op_threads(2, 1, 1, "cpu", busy=1) == 1
+    assert intra_op_threads(8, 1, 1, "cpu", busy=3) == 5
+    monkeypatch.setattr(threads, "cpu_limits", lambda: threads.CpuLimits(affinity=2, quota=None))
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 1)
+    plan = plan_threads(None, None)
+    assert (plan.workers, plan.intra_op) == (1, 1) and "1 busy with other processes" in plan.reason
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 5)  # never below one thread of our own
+    assert plan_threads(None, None).intra_op == 1
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 0)
+    assert plan_threads(None, None).intra_op == 2
+    assert plan_threads(1, None).intra_op == 1  # an explicit count is kept, nothing measured
+
+
+def test_busy_cpus_samples_this_machine() -> None:
+    assert 0 <= threads.busy_cpus(0.05) <= (os.cpu_count() or 1)
 
 
 def test_explicit_values_are_kept() -> None:
@@ -152,7 +175,7 @@ def test_invalid_values_are_refused() -> None:
 
 
 def test_reason_text() -> None:
-    assert plan_threads(None, None, cpus=2).reason == "2 CPUs available (given): 1 loader worker, 1 torch thread"
+    assert plan_threads(None, None, cpus=2).reason == "2 CPUs available (given): 1 loader worker, 2 torch threads"
 
 
 def test_apply_threads_sets_torch_and_logs(caplog: pytest.LogCaptureFixture) -> None:

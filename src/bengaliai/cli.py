@@ -66,7 +66,7 @@ def _run_synth(args: argparse.Namespace) -> None:
         letterforms = LetterformConfig(p=args.letterform_p)
     synthesize(
         args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
-        roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix,
+        roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix, graphemes=args.graphemes,
     )
 
 
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render Bengali graphemes with several fonts and handwriting-like distortion into "
         "DIR, exactly as Kaggle ships the competition: train.csv, test.csv, class_map.csv, "
         "sample_submission.csv and {train,test}_image_data_{0..3}.parquet (137x236 uint8, dark ink on "
-        "light). Train graphemes follow the real training set (1295 graphemes, near uniform); the "
+        "light). Train graphemes follow the real training set (1295 graphemes, near uniform; see --graphemes); the "
         "test split also holds graphemes unseen in train. Also writes test_labels.csv (not part of "
         "the competition files) so that predictions on the synthetic test can be scored, and synth.json "
         "(sizes, seed and the resolved render settings). The same seed and settings give the same bytes "
@@ -249,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--id-prefix", default="Train", metavar="PREFIX",
         help="train image ids PREFIX_<i> (default: Train); another prefix, e.g. LF, keeps an extra source's "
         "ids apart from a main synthetic set's",
+    )
+    p.add_argument(
+        "--graphemes", choices=("seen", "unseen", "all"), default="seen",
+        help="which graphemes the train split shows: seen = the 1295 of the real training set (default); "
+        "unseen = graphemes missing from it, valid under its constraints and shaped as one clean cluster in "
+        "every font used (about 1900 with the bundled fonts; see bengaliai.unseen), meant as an extra "
+        "training source (with --id-prefix); all = half the images each. synth.json records the choice and "
+        "the number of distinct graphemes",
     )
     p.set_defaults(handler=_run_synth)
 

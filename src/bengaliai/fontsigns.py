@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bengaliai.render import Renderer, _headline, thin
+from bengaliai.render import Renderer, headline_span, thin
 
 _RING8 = ((0, 1), (1, -1), (1, 0), (1, 1))  # half of the 8 neighbours: each skeleton link once
 
@@ -75,7 +75,7 @@ def extract_signs(
         anchors.append(np.array([xs[nearest] - x, ys[nearest] - y], dtype=np.float32) if touching else None)
     if not segments:
         return None
-    line, whole = _headline(root), _headline(full)
+    line, whole = headline_span(root), headline_span(full)
     matra = None
     if line is not None and whole is not None and whole[0] <= y + line[1] and y + line[0] <= whole[1]:
         matra = (float(whole[2] - x), float(whole[3] - x))

@@ -25,7 +25,7 @@ import numpy as np
 from bengaliai.competition import HEIGHT, LABEL_STRINGS, WIDTH, Grapheme
 from bengaliai.errors import BengaliaiError
 from bengaliai.fontsigns import Signs, extract_signs, stroke_width
-from bengaliai.render import Renderer, RenderConfig, _headline, thin
+from bengaliai.render import Renderer, RenderConfig, headline_span, thin
 from bengaliai.rootbank import RootBank
 
 # A handwritten sample with less ink or a lower ink box is a few specks (the import has some).
@@ -93,7 +93,7 @@ def measure_root(image: np.ndarray) -> RealRoot | None:
         return None
     box = ink[y : y + h, x : x + w]
     centre = thin(box) > 0
-    line = _headline(box)
+    line = headline_span(box)
     return RealRoot(
         image=image,
         ink=ink,

@@ -105,6 +105,11 @@ def require_raqm() -> None:
         )
 
 
+def font_gaps(name: str) -> tuple[str, ...]:
+    """Texts that the bundled font ``name`` cannot shape cleanly (``FONT_GAPS``); none for other fonts."""
+    return FONT_GAPS.get(Path(name).name, ())
+
+
 def font_path(name: str) -> Path:
     """The path of a bundled font file name, or ``name`` itself if it is a path."""
     path = Path(name)
@@ -128,7 +133,7 @@ def _open_font(name: str, size: int) -> ImageFont.FreeTypeFont:
         ) from None
 
 
-def _headline(binary: np.ndarray) -> tuple[int, int, int, int] | None:
+def headline_span(binary: np.ndarray) -> tuple[int, int, int, int] | None:
     """The matra: the fullest row in the upper part of the glyph, if it spans most of the ink."""
     rows = binary.sum(axis=1)
     inked = np.flatnonzero(rows)
@@ -157,7 +162,7 @@ class Renderer:
         require_raqm()
         self.config = config
         self._fonts = [_open_font(name, config.glyph_size) for name in config.fonts]
-        self._gaps = [FONT_GAPS.get(Path(name).name, ()) for name in config.fonts]
+        self._gaps = [font_gaps(name) for name in config.fonts]
         self._cache: OrderedDict[tuple[int, str], Glyph] = OrderedDict()
         # Pixels per unit of body height, per font, so all fonts come out at comparable sizes.
         self._body = [float(self.glyph(i, _REFERENCE_LETTER).mask.shape[0]) for i in range(len(self._fonts))]
@@ -198,7 +203,7 @@ class Renderer:
         perimeter = sum(cv2.arcLength(c, True) for c in contours)
         # A long stroke of width w has area ~ w * L and perimeter ~ 2 L.
         stroke = 2.0 * float(binary.sum()) / max(perimeter, 1.0)
-        glyph = Glyph(mask, max(stroke, 1.0), _headline(binary))
+        glyph = Glyph(mask, max(stroke, 1.0), headline_span(binary))
         if self.config.glyph_cache_size > 0:
             self._cache[key] = glyph
             if len(self._cache) > self.config.glyph_cache_size:

@@ -1,7 +1,10 @@
 """``bengaliai synth``: a font-rendered stand-in dataset in the exact competition file format.
 
-Train images cover the 1295 real training graphemes near-uniformly; the test split adds
-graphemes unseen in train, like the real hidden test. Every image is drawn from its own
+Train images cover the 1295 real training graphemes near-uniformly (``graphemes="seen"``), or
+graphemes missing from the real train set (``"unseen"``, see ``bengaliai.unseen``: valid under the
+training data's constraints and shaped as one clean cluster), or both (``"all"``, half each); the
+hidden test of the competition holds such graphemes. The test split adds graphemes unseen in train,
+like the real hidden test. Every image is drawn from its own
 generator seeded by (seed, split, index), so the same seed gives the same bytes whatever the
 number of worker processes. Each image file is written as soon as its images are rendered, so
 memory stays at about two image files' worth of pixels.
@@ -29,9 +32,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from bengaliai.competition import (
-    CLASS_MAP_CSV, HEIGHT, LABEL_STRINGS, N_IMAGE_FILES, SAMPLE_SUBMISSION_CSV, TEST_CSV,
-    TRAIN_COLUMNS, TRAIN_CSV, WIDTH, Grapheme, class_map_rows, compose, image_parquet_name,
-    render_text, seen_graphemes, seen_triples,
+    CLASS_MAP_CSV, HEIGHT, N_IMAGE_FILES, SAMPLE_SUBMISSION_CSV, TEST_CSV, TRAIN_COLUMNS, TRAIN_CSV,
+    WIDTH, Grapheme, class_map_rows, compose, image_parquet_name, render_text, seen_graphemes,
 )
 from bengaliai.config import to_dict
 from bengaliai.errors import BengaliaiError
@@ -41,6 +43,7 @@ from bengaliai.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.parquet_images import write_image_parquet
 from bengaliai.render import RenderConfig, Renderer
 from bengaliai.rootbank import RootBank
+from bengaliai.unseen import UnseenPool, shapeable_unseen, unseen_triples
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,10 @@ _ID_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 REAL_ROOT, FONT = "real_root", "font"
 NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE = "font_no_samples", "font_no_clean_font", "font_by_chance"
 _CHUNK = 64  # images per task: small enough to balance, large enough to amortise the pickling
+# Which graphemes the train split draws, and the share of images showing unseen ones. "all" gives
+# half: each of the ~1300 seen graphemes then gets about 1.5x the images of each of the ~1900 unseen,
+# as the real test is mostly seen graphemes, while every unseen one still occurs many times.
+GRAPHEME_MODES: dict[str, float] = {"seen": 0.0, "unseen": 1.0, "all": 0.5}
 
 
 def _entropy(seed: int) -> int:
@@ -95,34 +102,6 @@ def draw_image(
     return renderer.render(text, image_rng(seed, split_code, index)), kind
 
 
-def _is_consonant(char: str) -> bool:
-    return "\u0995" <= char <= "\u09b9" or "\u09dc" <= char <= "\u09df"
-
-
-@functools.cache
-def unseen_triples() -> tuple[tuple[int, int, int], ...]:
-    """Label triples not in the real training set that are plausible graphemes, sorted.
-
-    Many triples shape without error but are not real graphemes, so the rule is conservative: an
-    unseen (root, vowel, consonant) qualifies only if the root is a consonant or conjunct (an
-    independent vowel takes no vowel sign: অ + া is written আ), and, in the training set, the
-    root occurs with that vowel (with any consonant diacritic), the root occurs with that
-    consonant diacritic (with any vowel), and the (vowel, consonant) pair occurs (with any root).
-    The last condition keeps, e.g., consonant 3 with vowel 0 only and consonant 6 with vowels 0
-    and 1 only.
-    """
-    seen = {t for t in seen_triples() if _is_consonant(LABEL_STRINGS["grapheme_root"][t[0]][0])}
-    root_vowel = {(r, v) for r, v, _ in seen}
-    root_consonant = {(r, c) for r, _, c in seen}
-    vowel_consonant = {(v, c) for _, v, c in seen}
-    return tuple(
-        (r, v, c)
-        for r, v in sorted(root_vowel)
-        for c in sorted({c for rr, c in root_consonant if rr == r})
-        if (v, c) in vowel_consonant and (r, v, c) not in seen_triples()
-    )
-
-
 def _balanced(items: Sequence[Grapheme], n: int, rng: np.random.Generator) -> list[Grapheme]:
     """``n`` draws in which every item occurs n/len(items) times, give or take one, shuffled."""
     if n == 0 or not items:
@@ -131,9 +110,23 @@ def _balanced(items: Sequence[Grapheme], n: int, rng: np.random.Generator) -> li
     return [items[i] for i in order[rng.permutation(n)]]
 
 
-def sample_train(n: int, seed: int) -> list[Grapheme]:
-    """The graphemes of the ``n`` training images: the real training graphemes, near-uniformly."""
-    return _balanced(seen_graphemes(), n, np.random.default_rng([_entropy(seed), _PLAN_STREAM, TRAIN_CODE]))
+def sample_train(
+    n: int, seed: int, unseen: Sequence[Grapheme] = (), unseen_share: float = 0.0
+) -> list[Grapheme]:
+    """The graphemes of the ``n`` training images: the real training graphemes near-uniformly, and
+    ``unseen_share`` of the images drawn near-uniformly from ``unseen`` instead, shuffled together.
+
+    With no unseen share the plan is the same as it always was for a seed.
+    """
+    rng = np.random.default_rng([_entropy(seed), _PLAN_STREAM, TRAIN_CODE])
+    n_unseen = int(round(n * unseen_share))
+    if n_unseen and not unseen:
+        raise BengaliaiError("no unseen graphemes to draw from: every candidate failed the shaping check")
+    plan = _balanced(seen_graphemes(), n - n_unseen, rng)
+    if not n_unseen:
+        return plan
+    plan += _balanced(unseen, n_unseen, rng)
+    return [plan[i] for i in rng.permutation(len(plan))]
 
 
 def sample_test(n: int, seed: int, unseen_fraction: float = 0.15) -> list[tuple[Grapheme, bool]]:
@@ -281,6 +274,26 @@ def _write_csvs(
     write_csv(class_map, out_dir / CLASS_MAP_CSV)
 
 
+def _grapheme_summary(
+    mode: str, unseen_share: float, train: Sequence[Grapheme], pool: UnseenPool | None
+) -> dict[str, object]:
+    """What synth.json says about the train split's graphemes: the mode and how many distinct ones."""
+    seen = set(seen_graphemes())
+    summary: dict[str, object] = {
+        "mode": mode, "unseen_share": unseen_share,
+        "distinct_seen": len({g for g in train if g in seen}),
+        "distinct_unseen": len({g for g in train if g not in seen}),
+    }
+    if pool is not None:
+        summary["unseen_pool"] = {
+            "candidates": pool.candidates, "shape_cleanly": len(pool.graphemes),
+            "rejected_by_font": pool.rejected_by_font,
+        }
+    log.info("train graphemes (%s): %d distinct seen, %d distinct unseen", mode,
+             summary["distinct_seen"], summary["distinct_unseen"])
+    return summary
+
+
 def synthesize(
     out_dir: Path,
     n_train: int,
@@ -292,6 +305,7 @@ def synthesize(
     roots_from: Path | None = None,
     letterforms: LetterformConfig | None = None,
     id_prefix: str = DEFAULT_ID_PREFIX,
+    graphemes: str = "seen",
 ) -> None:
     """Write a synthetic dataset in the competition's layout to ``out_dir``, plus test_labels.csv.
 
@@ -299,7 +313,9 @@ def synthesize(
     that are not in the training set (see ``unseen_triples`` for which). ``roots_from`` draws
     graphemes on the handwritten roots of that folder (settings ``letterforms``), see the module
     docstring; synth.json then counts how many images were drawn on real roots and why the rest
-    were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``).
+    were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``). ``graphemes`` says which graphemes
+    the train split shows (``GRAPHEME_MODES``); synth.json records it, the unseen pool (candidates,
+    how many each font failed) and the number of distinct graphemes drawn.
     """
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
@@ -307,23 +323,29 @@ def synthesize(
         raise BengaliaiError(f"unseen_fraction must be within [0, 1], got {unseen_fraction}")
     if not _ID_PREFIX.fullmatch(id_prefix):
         raise BengaliaiError(f"id prefix {id_prefix!r}: use a letter then letters, digits or '-', e.g. LF")
+    if graphemes not in GRAPHEME_MODES:
+        raise BengaliaiError(f"graphemes {graphemes!r}: use one of {', '.join(GRAPHEME_MODES)}")
     config = config or RenderConfig()
     Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
     sources = None
     if roots_from is not None:
         # Indexes the folder (and prepares its raw cache if needed) before anything is written.
         sources = _Letterforms(RootBank(Path(roots_from), workers), letterforms or LetterformConfig())
+    unseen_share = GRAPHEME_MODES[graphemes]
+    # The shaping check reads every font with fontTools: it too fails before anything is written.
+    pool = shapeable_unseen(tuple(config.fonts)) if unseen_share > 0 else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = sample_train(n_train, seed)
+    train = sample_train(n_train, seed, pool.graphemes if pool else (), unseen_share)
     test = sample_test(n_test, seed, unseen_fraction)
     log.info(
-        "synthesising %d train and %d test images (%d unseen graphemes) into %s with %d worker(s)",
+        "synthesising %d train and %d test images (%d of them of unseen graphemes) into %s with %d worker(s)",
         n_train, n_test, sum(not seen for _, seen in test), out_dir, workers,
     )
     manifest = {
         "n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction,
         "render": to_dict(config), "id_prefix": id_prefix,
+        "graphemes": _grapheme_summary(graphemes, unseen_share, train, pool),
     }
     if sources is not None:
         manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": to_dict(sources.config)}
