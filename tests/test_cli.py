@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bengaliai import cli
+from bengaliai.cli import main
+from conftest import fake_run
 
 SUBCOMMANDS = ("synth", "prepare", "folds", "train", "download", "demo")
 
@@ -73,3 +75,19 @@ def test_synth_takes_render_settings_and_records_them(tmp_path: Path, capsys: py
         assert cli.main([*args, "--out", str(tmp_path / "bad"), "--set", bad]) == 2
         assert message in capsys.readouterr().err, bad
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+@pytest.mark.parametrize("command", ["predict", "kernel"])
+def test_an_unwritable_output_fails_before_any_checkpoint_is_read(
+    tmp_path: Path, where: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's only checkpoint is an empty file, so reading it would fail with another error."""
+    # Tests run as root, where a read-only chmod does not stop writes: a parent that is a file and /proc do.
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out" if where == "file" else Path("/proc/bengaliai-test")
+    extra = ["--user", "u"] if command == "kernel" else []
+    assert main([command, "--run", str(fake_run(tmp_path)), "--alpha", "0", "--out", str(out), *extra]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    written = out / "dataset" / "inference.json" if command == "kernel" else out
+    assert len(error) == 1 and error[0].startswith(f"bengaliai {command}: error: cannot write {written}: ")
