@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import COMPONENTS, HEIGHT, WIDTH
+from bengaliai.competition import COMPONENTS, HEIGHT, LABEL_STRINGS, WIDTH
 from bengaliai.inference import Ensemble, InferenceConfig
 from bengaliai.metric import competition_score
 from bengaliai.predict import Prior, fold_checkpoints, load_models, resolve_prior, training_input
@@ -54,6 +54,14 @@ def predict(checkpoints: list[Path], images: np.ndarray, tta: int, prior: Prior)
     if prior.alpha:
         probabilities = apply_prior(probabilities, prior.counts or {}, prior.alpha)
     return {name: probabilities[name].argmax(1) for name in COMPONENTS}
+
+
+def root_kind(root: int) -> str:
+    """conjunct (a virama joins consonants), vowel (an independent vowel or sign) or consonant."""
+    text = LABEL_STRINGS["grapheme_root"][root]
+    if "\u09cd" in text:
+        return "conjunct"
+    return "vowel" if not "\u0995" <= text[0] <= "\u09b9" and text[0] not in "\u09dc\u09dd\u09df" else "consonant"
 
 
 def contact_sheet(images: np.ndarray, truth: pd.DataFrame, pred: dict[str, np.ndarray], out: Path) -> None:
@@ -103,6 +111,12 @@ def main() -> None:
         ", ".join(map(str, checkpoints)), args.tta, prior.alpha, score.grapheme_root, score.vowel_diacritic,
         score.consonant_diacritic, score.score, *accuracy.values(),
     )
+    kinds = truth["grapheme_root"].map(root_kind).to_numpy()
+    right = pred["grapheme_root"] == truth["grapheme_root"].to_numpy()
+    log.info("root accuracy by kind of root: %s", ", ".join(
+        f"{kind} {right[kinds == kind].mean():.3f} ({int((kinds == kind).sum())} images)"
+        for kind in ("consonant", "conjunct", "vowel") if (kinds == kind).any()
+    ))
     if args.sheet:
         contact_sheet(images, truth, pred, args.sheet)
 

@@ -11,6 +11,7 @@ once, and gives every loader worker a single thread of each kind.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -95,8 +96,9 @@ def intra_op_threads(cpus: int, workers: int, local_ranks: int = 1, device_type:
 def busy_cpus(sample_s: float = 0.3) -> int:
     """Whole CPUs of this process's affinity set kept busy by other processes right now.
 
-    A short sample of each CPU's use (psutil); a CPU counts from half busy. This process is idle
-    while it samples, so what is measured is its neighbours: other jobs on a shared machine.
+    A short sample of each CPU's use (psutil), minus what this process and its children used
+    meanwhile; a CPU counts from three quarters busy (a spinning neighbour is a whole one, a
+    finishing child process or a kernel thread is not).
     """
     import psutil
 
@@ -104,9 +106,18 @@ def busy_cpus(sample_s: float = 0.3) -> int:
         allowed = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         allowed = list(range(os.cpu_count() or 1))
+    me = psutil.Process()
+    ours = [me, *me.children(recursive=True)]
+    for process in ours:
+        with contextlib.suppress(psutil.Error):
+            process.cpu_percent(None)
     per_cpu = psutil.cpu_percent(interval=sample_s, percpu=True)
-    used = sum(per_cpu[i] for i in allowed if i < len(per_cpu)) / 100.0
-    return int(used + 0.5)
+    own = 0.0
+    for process in ours:
+        with contextlib.suppress(psutil.Error):
+            own += process.cpu_percent(None)
+    used = (sum(per_cpu[i] for i in allowed if i < len(per_cpu)) - own) / 100.0
+    return max(int(used + 0.25), 0)
 
 
 def plan_threads(
