@@ -50,16 +50,19 @@ def test_affinity_without_cgroup_files(tmp_path: Path, affinity) -> None:
     assert cpus_in(tmp_path) == 3
 
 
-def test_cgroup_v2_quota_rounds_up(tmp_path: Path, affinity) -> None:
-    affinity(8)
-    write(tmp_path / "fs" / "cpu.max", "150000 100000\n")
-    assert cpus_in(tmp_path) == 2
-
-
-def test_cgroup_v2_no_limit_keeps_affinity(tmp_path: Path, affinity) -> None:
-    affinity(8)
-    write(tmp_path / "fs" / "cpu.max", "max 100000\n")
-    assert cpus_in(tmp_path) == 8
+@pytest.mark.parametrize(
+    ("affinity_cpus", "cpu_max", "expected"),
+    [
+        (8, "150000 100000\n", 2),
+        (8, "max 100000\n", 8),
+        (4, "50000 100000\n", 1),
+    ],
+    ids=["quota-rounds-up", "no-limit-keeps-affinity", "fraction-of-a-cpu-is-one"],
+)
+def test_cgroup_v2_quota(tmp_path: Path, affinity, affinity_cpus: int, cpu_max: str, expected: int) -> None:
+    affinity(affinity_cpus)
+    write(tmp_path / "fs" / "cpu.max", cpu_max)
+    assert cpus_in(tmp_path) == expected
 
 
 def test_cgroup_v2_own_group_and_ancestors(tmp_path: Path, affinity) -> None:
@@ -67,12 +70,6 @@ def test_cgroup_v2_own_group_and_ancestors(tmp_path: Path, affinity) -> None:
     write(tmp_path / "fs" / "kubepods" / "cpu.max", "400000 100000\n")
     write(tmp_path / "fs" / "kubepods" / "pod1" / "cpu.max", "max 100000\n")
     assert cpus_in(tmp_path, "0::/kubepods/pod1\n") == 4
-
-
-def test_cgroup_v2_fraction_of_a_cpu_is_one(tmp_path: Path, affinity) -> None:
-    affinity(4)
-    write(tmp_path / "fs" / "cpu.max", "50000 100000\n")
-    assert cpus_in(tmp_path) == 1
 
 
 def test_cgroup_v1_quota(tmp_path: Path, affinity) -> None:

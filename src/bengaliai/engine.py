@@ -29,11 +29,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Cross-entropy per head, weighted like the metric (root counts double)."""
+    """Cross-entropy per head, weighted like the metric (root counts double).
+
+    ``outlier_weight`` (outlier exposure, Hendrycks et al. 2019) teaches the auxiliary grapheme head a
+    flat distribution on images of graphemes outside the 1,295 (an extra source of unseen renders,
+    ``synth --graphemes unseen``), so that its confidence separates seen from unseen graphemes for
+    routing; 0 leaves those images out of the head's loss.
+    """
 
     weights: tuple[float, ...] = (2.0, 1.0, 1.0)
     label_smoothing: float = 0.0
     aux_weight: float = 0.5
+    outlier_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(COMPONENTS) or any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise BengaliaiError(f"loss.weights: expected {len(COMPONENTS)} non-negative weights, got {list(self.weights)}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise BengaliaiError(f"loss.label_smoothing: expected 0 <= value < 1, got {self.label_smoothing}")
+        for name in ("aux_weight", "outlier_weight"):
+            if getattr(self, name) < 0:
+                raise BengaliaiError(f"loss.{name}: expected >= 0, got {getattr(self, name)}")
 
 
 class NonFiniteLoss(BengaliaiError):
@@ -84,7 +100,19 @@ def weighted_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tens
     if "grapheme" in logits and "grapheme" in targets:
         # Graphemes unseen in the real training set carry -1 and do not count.
         total = total + config.aux_weight * F.cross_entropy(logits["grapheme"].float(), targets["grapheme"], ignore_index=-1)
+        if config.outlier_weight > 0:
+            total = total + config.outlier_weight * outlier_loss(logits["grapheme"].float(), targets["grapheme"])
     return total / sum(config.weights)
+
+
+def outlier_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy to the uniform distribution over the rows whose target is -1 (0 if none).
+
+    Computed without a host sync: the count is a tensor, clamped to 1.
+    """
+    outside = (target < 0).to(logits.dtype)
+    flat = -F.log_softmax(logits, 1).mean(1)
+    return (flat * outside).sum() / outside.sum().clamp_min(1.0)
 
 
 def _check_finite(flag: torch.Tensor, ctx: StepContext, epoch: int, first: int, last: int) -> None:

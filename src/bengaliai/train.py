@@ -84,6 +84,8 @@ class TrainConfig:
             found.append(f"max_batches must be >= 0 (0: all), got {self.max_batches}")
         if self.threads != "auto" and self.threads < 1:
             found.append(f"threads must be >= 1 or auto, got {self.threads}")
+        if self.loss.outlier_weight > 0 and not self.model.aux_graphemes:
+            found.append("loss.outlier_weight trains the auxiliary grapheme head: set model.aux_graphemes=true or leave it 0")
         if found:
             raise BengaliaiError("\n".join(found))
 
