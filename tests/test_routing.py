@@ -99,6 +99,10 @@ def test_tuning_picks_a_threshold_that_separates_seen_from_unseen_images() -> No
     assert msp[unseen].max() < report.best.threshold <= msp[~unseen].min() + 1e-6
     assert report.best.kept_seen == 1.0 and report.best.passed_unseen == 1.0 and report.best.routed_accuracy == 1.0
     assert report.best.score == pytest.approx(1.0) and report.score_without < 0.9
+    # Per group: routing fixes the seen images' roots and leaves the unseen ones to the right component heads.
+    assert report.best.seen_score == pytest.approx(1.0) and report.seen_without < 0.9
+    assert report.best.unseen_score == pytest.approx(1.0) and report.unseen_without == pytest.approx(1.0)
+    assert f"with it: seen 1.0000 ({report.seen_without:.4f} without), unseen 1.0000 (1.0000 without)" in report.summary()
     assert report.routing == Routing(report.best.score_name, report.best.threshold)
     assert report.candidates["energy"].score < report.best.score
     # Beside component heads that are always right, the grapheme head can only lose: routing stays off.
@@ -142,7 +146,8 @@ def test_oof_tunes_routing_and_writes_it_to_oof_json(tmp_path: Path) -> None:
     assert saved == json.loads((experiment / OOF_JSON).read_text(encoding="utf-8"))
     assert saved["routing"] == json.loads(json.dumps(report.routing.as_json()))
     assert saved["folds"] == [0, 1]  # what the routing covers, as for the alpha
-    keys = {"score_name", "threshold", "alpha", "score", "score_without", "kept_seen", "passed_unseen"}
+    keys = {"score_name", "threshold", "alpha", "score", "score_without", "kept_seen", "passed_unseen",
+            "seen_score", "unseen_score", "seen_without", "unseen_without"}
     assert keys <= set(saved["routing"])
     rule, alpha = routing_from_report(saved)
     assert rule == report.routing.routing and alpha == report.routing.best.alpha

@@ -122,6 +122,8 @@ class Candidate:
     kept_seen: float  # share of seen-grapheme images the grapheme head decodes
     passed_unseen: float  # share of unseen-grapheme images passed on to the component heads
     routed_accuracy: float | None  # share of routed images whose triple is right (None: none routed)
+    seen_score: float = float("nan")  # the metric on seen-grapheme images alone, with this routing
+    unseen_score: float = float("nan")  # ... and on unseen-grapheme images alone
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class RoutingReport:
     n_seen: int
     n_unseen: int
     min_gain: float = MIN_GAIN
+    seen_without: float = float("nan")  # the metric on seen images alone without routing (the prior's alpha)
+    unseen_without: float = float("nan")
 
     @property
     def gain(self) -> float:
@@ -155,6 +159,8 @@ class RoutingReport:
             "score_without": self.score_without, "gain": self.gain, "min_gain": self.min_gain,
             "kept_seen": self.best.kept_seen, "passed_unseen": self.best.passed_unseen,
             "routed_accuracy": self.best.routed_accuracy, "n_seen": self.n_seen, "n_unseen": self.n_unseen,
+            "seen_score": _finite_value(self.best.seen_score), "unseen_score": _finite_value(self.best.unseen_score),
+            "seen_without": _finite_value(self.seen_without), "unseen_without": _finite_value(self.unseen_without),
             "top_k": TOP_K, "candidates": {name: _finite(asdict(c)) for name, c in self.candidates.items()},
         }
 
@@ -163,13 +169,19 @@ class RoutingReport:
         shares = f"keeps {best.kept_seen:.1%} of seen images, passes {best.passed_unseen:.1%} of unseen ones on"
         head = (f"routing {best.score_name} >= {best.threshold:.4g} (component alpha {best.alpha:g}) scores "
                 f"{best.score:.4f} ({self.gain:+.4f} over no routing); {shares}")
+        parts = (f"\n    with it: seen {best.seen_score:.4f} ({self.seen_without:.4f} without), "
+                 f"unseen {best.unseen_score:.4f} ({self.unseen_without:.4f} without)")
         if self.routing is None:
-            return f"  {head}: below the {self.min_gain:g} needed, routing stays off"
-        return f"  {head}"
+            return f"  {head}: below the {self.min_gain:g} needed, routing stays off{parts}"
+        return f"  {head}{parts}"
+
+
+def _finite_value(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else value
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+    return {k: (_finite_value(v) if isinstance(v, float) else v) for k, v in values.items()}
 
 
 def competition_score_fast(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -212,8 +224,11 @@ def tune_routing(
             cache[alpha] = np.stack([corrected[name].argmax(axis=1) for name in COMPONENTS], axis=1)
         return cache[alpha]
 
-    def score(mask: np.ndarray, alpha: float) -> float:
-        return competition_score_fast(truth, np.where(mask[:, None], triples, labels_at(alpha)))
+    def score(mask: np.ndarray, alpha: float, rows: np.ndarray | None = None) -> float:
+        predicted = np.where(mask[:, None], triples, labels_at(alpha))
+        if rows is None:
+            return competition_score_fast(truth, predicted)
+        return competition_score_fast(truth[rows], predicted[rows]) if rows.any() else float("nan")
 
     def best_threshold(values: np.ndarray, alpha: float) -> float:
         grid = np.concatenate([np.unique(np.quantile(values, _QUANTILES, method="lower")), [np.inf]])
@@ -226,7 +241,8 @@ def tune_routing(
         return 0.0 if 0.0 in scored and scored[best] - scored[0.0] < min_gain else best
 
     unseen = np.asarray(unseen, dtype=bool)
-    no_routing = score(np.zeros(len(truth), dtype=bool), prior_alpha)
+    nothing = np.zeros(len(truth), dtype=bool)
+    no_routing = score(nothing, prior_alpha)
     candidates = {}
     for name in SCORES:
         values = ood_score(aux, name)
@@ -239,9 +255,11 @@ def tune_routing(
         candidates[name] = Candidate(
             name, float(threshold), alpha, score(mask, alpha), float(mask[~unseen].mean()),
             float((~mask[unseen]).mean()), float(right.mean()) if right.size else None,
+            score(mask, alpha, ~unseen), score(mask, alpha, unseen),
         )
     best = max(candidates.values(), key=lambda c: (c.score, -SCORES.index(c.score_name)))
-    return RoutingReport(best, no_routing, candidates, int((~unseen).sum()), int(unseen.sum()), min_gain)
+    return RoutingReport(best, no_routing, candidates, int((~unseen).sum()), int(unseen.sum()), min_gain,
+                         score(nothing, prior_alpha, ~unseen), score(nothing, prior_alpha, unseen))
 
 
 def routing_from_report(report: Mapping[str, Any]) -> tuple[Routing, float] | None:
