@@ -189,6 +189,34 @@ def test_prior_alpha_is_positive_where_it_helps_and_zero_where_it_cannot(tmp_pat
     assert unhelped.score_with_prior == unhelped.score == pytest.approx(1.0)
 
 
+def test_the_prior_is_scored_on_seen_and_unseen_images_apart(tmp_path: Path) -> None:
+    # Seen: 30 of the frequent root 13 (sure of it), 10 of the rare root 22 leaning 60:40 to 13 (the prior
+    # fixes them). Unseen: 4 of root 13 leaning 60:40 the right way; the same prior turns them into 22.
+    input_dir, experiment = tmp_path / "input", tmp_path / "runs" / "prior"
+    roots = [13] * 30 + [22] * 10 + [13] * 4
+    unseen = [False] * 40 + [True] * 4
+    write_input(input_dir, roots, [i % 2 for i in range(44)], unseen)
+    for fold in range(2):
+        rows = list(range(fold, 44, 2))
+        p = np.zeros((len(rows), N_CLASSES["grapheme_root"]))
+        p[:, 22] = [0.1 if i < 30 else 0.4 for i in rows]
+        p[:, 13] = 1 - p[:, 22]
+        write_fold(experiment, fold, input_dir, [f"Train_{i}" for i in rows], p)
+    report = evaluate_oof(experiment)
+    assert report.alpha > 0 and report.score_with_prior > report.score
+    assert report.seen is not None and report.unseen is not None
+    assert report.seen_with_prior is not None and report.unseen_with_prior is not None
+    assert report.seen.score == pytest.approx(0.75) and report.seen_with_prior.score == pytest.approx(1.0)
+    assert report.unseen.score == pytest.approx(1.0) and report.unseen_with_prior.score == pytest.approx(0.5)
+    text = report.summary()
+    assert "with it: seen 1.0000 (0.7500 at alpha 0), unseen 0.5000 (1.0000 at alpha 0)" in text
+    assert "NOTE: the prior costs the unseen graphemes 0.5000" in text
+    saved = read_oof_report(experiment)
+    assert saved is not None and saved["prior"]["unseen"]["score"] == pytest.approx(0.5)
+    # Without unseen images there is nothing to tell apart.
+    assert "with it: seen" not in evaluate_oof(_prior_case(tmp_path / "b", rare_probability=0.4)).summary()
+
+
 def test_tiny_run_matches_the_metric_by_hand_and_writes_its_report(tiny_run: Path, tmp_path: Path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(tiny_run.parent.parent, root, ignore=shutil.ignore_patterns("*.pt", "*.parquet", "resize48*"))

@@ -32,7 +32,7 @@ from bengaliai.folds import align_folds, read_folds
 from bengaliai.labels import read_train_labels
 from bengaliai.metric import Score, competition_score
 from bengaliai.plots import plot_per_class_recall
-from bengaliai.priors import class_counts, tune_alpha
+from bengaliai.priors import apply_prior, class_counts, tune_alpha
 from bengaliai.routing import AUX_KEYS, RoutingReport, check_aux, tune_routing
 from bengaliai.runinfo import (
     check_ensemble_inputs,
@@ -80,6 +80,9 @@ class OofReport:
     # Seen/unseen routing, tuned when every fold has the auxiliary head's outputs and some image is unseen.
     routing: RoutingReport | None = None
     routing_note: str = ""  # why routing was not tuned, if it was not
+    # Seen and unseen images scored with the tuned alpha (None: no unseen images or alpha 0).
+    seen_with_prior: Score | None = None
+    unseen_with_prior: Score | None = None
 
     @property
     def score_with_prior(self) -> float:
@@ -110,6 +113,8 @@ class OofReport:
                 "score_without": self.score,
                 "scores_by_alpha": {str(a): s for a, s in self.scores_by_alpha.items()},
                 "at_grid_edge": self.alpha_at_edge,
+                "seen": _score_json(self.seen_with_prior, self.n_images - self.n_unseen),
+                "unseen": _score_json(self.unseen_with_prior, self.n_unseen),
                 "class_counts": self.class_counts,
             },
             "routing": None if self.routing is None else self.routing.as_json(),
@@ -138,6 +143,7 @@ class OofReport:
         lines.append("  per fold: " + ", ".join(f"{k} {v:.4f}" for k, v in self.fold_scores.items()))
         lines.append(f"  prior correction: alpha {self.alpha:g} scores {self.score_with_prior:.4f} "
                      f"({self.score_with_prior - self.score:+.4f} over alpha 0)")
+        lines.extend(self._prior_by_group())
         if self.alpha_at_edge:
             lines.append(f"  WARNING: {_edge_warning(self.alpha)}")
         if self.routing is not None:
@@ -146,6 +152,23 @@ class OofReport:
             lines.append(f"  routing not tuned: {self.routing_note}")
         lines.append(f"  wrote {self.json_path} and {self.png_path}")
         return "\n".join(lines)
+
+
+    def _prior_by_group(self) -> list[str]:
+        """The prior's effect on seen and unseen images apart: it favours train.csv's frequent classes."""
+        if self.seen_with_prior is None or self.unseen_with_prior is None or self.seen is None or self.unseen is None:
+            return []
+        seen, unseen = self.seen_with_prior.score, self.unseen_with_prior.score
+        lines = [f"    with it: seen {seen:.4f} ({self.seen.score:.4f} at alpha 0), "
+                 f"unseen {unseen:.4f} ({self.unseen.score:.4f} at alpha 0)"]
+        if self.unseen.score - unseen > UNSEEN_COST:
+            lines.append(f"  NOTE: the prior costs the unseen graphemes {self.unseen.score - unseen:.4f}; a test set "
+                         "with graphemes train.csv lacks may prefer a smaller alpha (predict --alpha A)")
+        return lines
+
+
+# A drop of the unseen graphemes' score under the prior correction worth a note in the summary.
+UNSEEN_COST = 0.01
 
 
 def _edge_warning(alpha: float) -> str:
@@ -276,10 +299,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, 
     return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}, aux
 
 
-def _score(oof: _Oof, mask: np.ndarray) -> Score:
+def _score(oof: _Oof, mask: np.ndarray, probabilities: dict[str, np.ndarray] | None = None) -> Score:
+    probabilities = oof.probabilities if probabilities is None else probabilities
     return competition_score(
         {name: oof.y_true[name][mask] for name in COMPONENTS},
-        {name: oof.probabilities[name][mask].argmax(axis=1) for name in COMPONENTS},
+        {name: probabilities[name][mask].argmax(axis=1) for name in COMPONENTS},
     )
 
 
@@ -340,6 +364,10 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
     fold_scores = {int(k): _score(oof, oof.fold == k).score for k in np.unique(oof.fold)}
     counts = class_counts(labels)
     alpha, by_alpha = tune_alpha(oof.probabilities, oof.y_true, counts)
+    seen_prior = unseen_prior = None
+    if seen is not None and unseen is not None and alpha > 0:
+        corrected = apply_prior(oof.probabilities, counts, alpha)
+        seen_prior, unseen_prior = _score(oof, ~oof.unseen, corrected), _score(oof, oof.unseen, corrected)
     routing, routing_note = None, ""
     if oof.aux is None:
         routing_note = "the folds have no auxiliary grapheme head (model.aux_graphemes=true)"
@@ -371,5 +399,7 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
         extra_sources=tuple(str(e) for e in config.get("data", {}).get("extra", []) or []),
         routing=routing,
         routing_note=routing_note,
+        seen_with_prior=seen_prior,
+        unseen_with_prior=unseen_prior,
     )
     return report, oof
