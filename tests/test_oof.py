@@ -189,9 +189,9 @@ def test_prior_alpha_is_positive_where_it_helps_and_zero_where_it_cannot(tmp_pat
     assert unhelped.score_with_prior == unhelped.score == pytest.approx(1.0)
 
 
-def test_the_prior_is_scored_on_seen_and_unseen_images_apart(tmp_path: Path) -> None:
-    # Seen: 30 of the frequent root 13 (sure of it), 10 of the rare root 22 leaning 60:40 to 13 (the prior
-    # fixes them). Unseen: 4 of root 13 leaning 60:40 the right way; the same prior turns them into 22.
+def _unseen_prior_case(tmp_path: Path) -> Path:
+    """Seen: 30 of the frequent root 13 (sure of it), 10 of the rare root 22 leaning 60:40 to 13 (the prior
+    fixes them). Unseen: 4 of root 13 leaning 60:40 the right way; the same prior turns them into 22."""
     input_dir, experiment = tmp_path / "input", tmp_path / "runs" / "prior"
     roots = [13] * 30 + [22] * 10 + [13] * 4
     unseen = [False] * 40 + [True] * 4
@@ -202,6 +202,11 @@ def test_the_prior_is_scored_on_seen_and_unseen_images_apart(tmp_path: Path) -> 
         p[:, 22] = [0.1 if i < 30 else 0.4 for i in rows]
         p[:, 13] = 1 - p[:, 22]
         write_fold(experiment, fold, input_dir, [f"Train_{i}" for i in rows], p)
+    return experiment
+
+
+def test_the_prior_is_scored_on_seen_and_unseen_images_apart(tmp_path: Path) -> None:
+    experiment = _unseen_prior_case(tmp_path)
     report = evaluate_oof(experiment)
     assert report.alpha > 0 and report.score_with_prior > report.score
     assert report.seen is not None and report.unseen is not None
@@ -215,6 +220,22 @@ def test_the_prior_is_scored_on_seen_and_unseen_images_apart(tmp_path: Path) -> 
     assert saved is not None and saved["prior"]["unseen"]["score"] == pytest.approx(0.5)
     # Without unseen images there is nothing to tell apart.
     assert "with it: seen" not in evaluate_oof(_prior_case(tmp_path / "b", rare_probability=0.4)).summary()
+    assert "not a held-out measurement" not in text
+
+
+def test_extra_sources_showing_held_out_graphemes_are_named_in_the_report(tmp_path: Path) -> None:
+    experiment = _unseen_prior_case(tmp_path)
+    for fold in range(2):
+        path = experiment / f"fold{fold}" / "config.yaml"
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config["data"]["extra"] = ["/data/lf"]
+        config["resolved"] = {"extra_sources": [{"path": "/data/lf", "images": 9, "share": 0.3, "per_batch": 4,
+                                                 "held_out_graphemes": 1, "held_out_images": 7}]}
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    report = evaluate_oof(experiment)
+    assert report.held_out_in_extra == 7
+    assert "WARNING: the extra sources show 7 images of the held-out graphemes" in report.summary()
+    assert read_oof_report(experiment)["held_out_in_extra"] == 7  # type: ignore[index]
 
 
 def test_tiny_run_matches_the_metric_by_hand_and_writes_its_report(tiny_run: Path, tmp_path: Path) -> None:

@@ -76,11 +76,28 @@ def test_extra_images_train_in_every_batch_and_are_never_validated(
     extra_positions = np.concatenate([batch[12:] for batch in seen_batches])
     assert extra_positions.min() >= 120 and len(np.unique(extra_positions)) == 24  # no repeats within a pass
     resolved = yaml.safe_load((run / "config.yaml").read_text())["resolved"]["extra_sources"]
-    assert resolved == [{"path": str(extra), "images": 60, "share": 0.25, "per_batch": 4}]
+    assert resolved == [{"path": str(extra), "images": 60, "share": 0.25, "per_batch": 4,
+                         "held_out_graphemes": 0, "held_out_images": 0}]
 
     from bengaliai.leaderboard import collect_leaderboard
 
     assert collect_leaderboard(tmp_path / "runs")["extra"].tolist() == ["handwriting:0.25"]
+
+
+def test_a_source_showing_held_out_graphemes_is_counted() -> None:
+    from bengaliai.sources import ExtraSource, TrainingData, describe_sources, held_out_overlap
+
+    main = np.array([[1, 0, 0], [2, 1, 0], [3, 0, 0], [3, 0, 0]])
+    held_out = np.array([False, True, True, True])  # graphemes (2,1,0) and (3,0,0) are unseen in the folds
+    renders = np.array([[2, 1, 0], [3, 0, 0], [3, 0, 0], [1, 0, 0], [4, 0, 0]])  # shows both, 3 images
+    unseen_only = np.array([[5, 1, 0], [2, 0, 0]])  # shows neither
+    labels = np.concatenate([main, renders, unseen_only])
+    extra = (ExtraSource(Path("lf"), np.arange(4, 9), 0.2), ExtraSource(Path("un"), np.arange(9, 11), 0.1))
+    data = TrainingData(store=None, labels=labels, n_main=4, extra=extra)  # type: ignore[arg-type]
+    overlap = held_out_overlap(data, held_out)
+    assert overlap == [(2, 3), (0, 0)]
+    rows = describe_sources(data, [3, 1], overlap)
+    assert rows[0]["held_out_graphemes"] == 2 and rows[0]["held_out_images"] == 3 and rows[1]["held_out_images"] == 0
 
 
 def test_without_a_share_a_source_counts_in_proportion_to_its_size() -> None:

@@ -77,6 +77,8 @@ class OofReport:
     fold_inputs: dict[int, dict[str, str | None] | None] = field(default_factory=dict)
     # data.extra of the run: extra training sources (their images are never scored here).
     extra_sources: tuple[str, ...] = ()
+    # Images of the extra sources that show graphemes the folds hold out as unseen (train records them).
+    held_out_in_extra: int = 0
     # Seen/unseen routing, tuned when every fold has the auxiliary head's outputs and some image is unseen.
     routing: RoutingReport | None = None
     routing_note: str = ""  # why routing was not tuned, if it was not
@@ -99,6 +101,7 @@ class OofReport:
         return {
             "experiment": self.experiment,
             "extra_sources": list(self.extra_sources),
+            "held_out_in_extra": self.held_out_in_extra,
             "folds": list(self.folds),
             "n_images": self.n_images,
             "n_left_out": self.n_left_out,
@@ -134,6 +137,9 @@ class OofReport:
         lines = [f"{head} of fold(s) {folds} ({recalls})"]
         if self.extra_sources:
             lines.append(f"  trained with extra sources (not scored): {', '.join(self.extra_sources)}")
+        if self.held_out_in_extra and self.unseen is not None:
+            lines.append(f"  WARNING: the extra sources show {self.held_out_in_extra} images of the held-out graphemes: "
+                         "the unseen figures below are not a held-out measurement")
         if self.n_left_out:
             lines.append(f"  {self.n_left_out} images left out: their folds have no oof.npz")
         if self.seen is not None or self.unseen is not None:
@@ -397,6 +403,8 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
         inputs=input_fingerprints(config, input_dir),
         fold_inputs={k: recorded_inputs(path.parent) for k, path in npz_paths.items()},
         extra_sources=tuple(str(e) for e in config.get("data", {}).get("extra", []) or []),
+        held_out_in_extra=sum(int(source.get("held_out_images", 0))
+                              for source in (config.get("resolved") or {}).get("extra_sources", []) or []),
         routing=routing,
         routing_note=routing_note,
         seen_with_prior=seen_prior,

@@ -124,6 +124,31 @@ def extra_per_batch(global_batch: int, n_train: int, extra: Sequence[ExtraSource
     return counts
 
 
-def describe_sources(data: TrainingData, counts: Sequence[int]) -> list[dict[str, Any]]:
-    """What the run folder records about its extra sources: folder, images, share and images per batch."""
-    return [source.describe() | {"per_batch": int(n)} for source, n in zip(data.extra, counts, strict=True)]
+def held_out_overlap(data: TrainingData, held_out: np.ndarray) -> list[tuple[int, int]]:
+    """Per extra source: (graphemes, images) it shows of the graphemes the folds hold out as unseen.
+
+    ``held_out`` marks the main input's rows that are unseen in the folds file. A source drawing them
+    (e.g. ``synth --roots-from`` draws all 1,295 training graphemes) makes the unseen out-of-fold
+    scores a measurement of graphemes the model has seen after all.
+    """
+    def codes(rows: np.ndarray) -> np.ndarray:
+        return rows[:, 0] * 10_000 + rows[:, 1] * 100 + rows[:, 2]
+
+    hidden = np.unique(codes(data.labels[: data.n_main][np.asarray(held_out, dtype=bool)]))
+    found = []
+    for source in data.extra:
+        shown = codes(data.labels[source.indices])
+        hit = np.isin(shown, hidden)
+        found.append((len(np.unique(shown[hit])), int(hit.sum())))
+    return found
+
+
+def describe_sources(
+    data: TrainingData, counts: Sequence[int], overlap: Sequence[tuple[int, int]] | None = None
+) -> list[dict[str, Any]]:
+    """What the run folder records about its extra sources: folder, images, share and images per batch,
+    and with ``overlap`` (held_out_overlap) how many held-out graphemes and images each one shows."""
+    rows = [source.describe() | {"per_batch": int(n)} for source, n in zip(data.extra, counts, strict=True)]
+    for row, (graphemes, images) in zip(rows, overlap or [], strict=False):
+        row |= {"held_out_graphemes": graphemes, "held_out_images": images}
+    return rows

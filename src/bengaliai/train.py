@@ -38,7 +38,7 @@ from bengaliai.plots import plot_curves
 from bengaliai.precision import grad_scaler, resolve_precision
 from bengaliai.prepare import cache_settings
 from bengaliai.runinfo import SUMMARY_JSON, check_run_inputs, write_run_description
-from bengaliai.sources import describe_sources, extra_per_batch, open_training_data
+from bengaliai.sources import describe_sources, extra_per_batch, held_out_overlap, open_training_data
 from bengaliai.threads import ThreadPlan, apply_threads, plan_threads
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,8 @@ def train_fold(
     data = open_training_data(config.data, preprocess)
     store, labels = data.store, data.labels
     folds_path = input_dir / config.folds_file
-    train_mask, valid_mask = fold_masks(align_folds(fold_table, data.main_ids, folds_path), fold)
+    aligned = align_folds(fold_table, data.main_ids, folds_path)
+    train_mask, valid_mask = fold_masks(aligned, fold)
     train_idx, valid_idx = np.flatnonzero(train_mask), np.flatnonzero(valid_mask)
     precision = resolve_precision(config.precision, device)
     log.info(
@@ -192,10 +193,14 @@ def train_fold(
         train_idx, global_batch, config.seed + fold, True, True, dist.rank, dist.world_size,
         extra=[source.indices for source in data.extra], extra_per_batch=per_batch,
     )
-    sources = describe_sources(data, per_batch)
+    sources = describe_sources(data, per_batch, held_out_overlap(data, aligned["unseen"].to_numpy(dtype=bool)))
     for source in sources:
         log.info("fold %d: extra source %s: %d images, %d per batch of %d", fold, source["path"], source["images"],
                  source["per_batch"], global_batch)
+        if source["held_out_images"]:
+            log.warning("fold %d: extra source %s shows %d of the graphemes the folds hold out as unseen (%d images): "
+                        "this run's unseen out-of-fold scores are not a held-out measurement", fold, source["path"],
+                        source["held_out_graphemes"], source["held_out_images"])
     valid_sampler = EpochBatches(valid_idx, global_batch * 2, 0, False, False, dist.rank, dist.world_size)
     pin = device.type == "cuda"
     transform = build_transform(config.augment)
