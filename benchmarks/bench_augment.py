@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 from augment_sheet import stroke_images

@@ -172,7 +172,8 @@ def routed_aux_run(tiny_aux_run: Path, tmp_path: Path) -> Path:
     import torch
 
     from bengaliai.inference import Ensemble, InferenceConfig, load_fold_model
-    from bengaliai.oof import OOF_JSON, evaluate_oof
+    from bengaliai.oof import evaluate_oof
+    from bengaliai.oof_report import OOF_JSON
     from bengaliai.predict import predict_files
     from bengaliai.prepare import find_image_files
     from bengaliai.routing import ood_score

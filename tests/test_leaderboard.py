@@ -20,7 +20,8 @@ from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import write_csv
 from bengaliai.folds import FOLDS_CSV
 from bengaliai.leaderboard import COLUMNS, collect_leaderboard, format_leaderboard
-from bengaliai.oof import OOF_JSON, evaluate_oof
+from bengaliai.oof import evaluate_oof
+from bengaliai.oof_report import OOF_JSON
 from bengaliai.runinfo import read_run_config, write_run_description
 
 ROOTS = [13, 22, 23, 38, 53, 64] * 3  # 18 images, fold = index // 6

@@ -17,7 +17,8 @@ from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.fileio import write_csv
 from bengaliai.folds import FOLDS_CSV
 from bengaliai.metric import competition_score
-from bengaliai.oof import OOF_JSON, PER_CLASS_PNG, evaluate_oof, read_oof_report
+from bengaliai.oof import PER_CLASS_PNG, evaluate_oof
+from bengaliai.oof_report import OOF_JSON, read_oof_report
 from bengaliai.priors import ALPHA_GRID
 from bengaliai.runinfo import file_fingerprint, read_run_config, write_run_description
 

@@ -18,7 +18,8 @@ from bengaliai.folds import FOLDS_CSV
 from bengaliai.inference import InferenceConfig
 from bengaliai.leaderboard import collect_leaderboard
 from bengaliai.metric import competition_score
-from bengaliai.oof import OOF_JSON, evaluate_oof, read_oof_report
+from bengaliai.oof import evaluate_oof
+from bengaliai.oof_report import OOF_JSON, read_oof_report
 from bengaliai.predict import predict
 from bengaliai.routing import (
     AUX_KEYS,

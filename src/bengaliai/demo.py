@@ -22,7 +22,8 @@ from bengaliai.errors import BengaliaiError
 from bengaliai.folds import FOLDS_CSV, make_folds
 from bengaliai.kernel import KernelBuild, build_kernel
 from bengaliai.leaderboard import collect_leaderboard, format_leaderboard
-from bengaliai.oof import OofReport, evaluate_oof
+from bengaliai.oof import evaluate_oof
+from bengaliai.oof_report import OofReport
 from bengaliai.predict import PredictResult, predict
 from bengaliai.prepare import prepare
 from bengaliai.preprocess import PreprocessConfig

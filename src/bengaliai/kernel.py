@@ -39,7 +39,6 @@ from bengaliai.errors import BengaliaiError
 from bengaliai.fileio import atomic_path, ensure_writable, write_json
 from bengaliai.inference import InferenceConfig, slim_state
 from bengaliai.kernel_runtime import INFERENCE_JSON
-from bengaliai.model import AUX_HEAD
 from bengaliai.predict import DEFAULT_BLOCK_IMAGES, fold_checkpoints, resolve_prior, training_input
 from bengaliai.routing import resolve_routing
 from bengaliai.runinfo import git_commit, read_run_config

@@ -24,7 +24,8 @@ import pandas as pd
 
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import n_folds, read_folds
-from bengaliai.oof import OOF_JSON, OOF_NPZ, compute_oof, read_oof_report, report_mismatch
+from bengaliai.oof import OOF_NPZ, compute_oof
+from bengaliai.oof_report import OOF_JSON, read_oof_report, report_mismatch
 from bengaliai.runinfo import (
     CONFIG_YAML,
     RUN_JSON,

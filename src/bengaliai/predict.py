@@ -240,7 +240,7 @@ def resolve_prior(
     explicit alpha without an up-to-date one, from ``train_dir/train.csv`` (the labels the folds
     trained on).
     """
-    from bengaliai.oof import OOF_JSON, read_oof_report, report_mismatch
+    from bengaliai.oof_report import OOF_JSON, read_oof_report, report_mismatch
 
     experiment_dir = Path(experiment_dir)
     report = read_oof_report(experiment_dir)

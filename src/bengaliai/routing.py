@@ -279,7 +279,7 @@ def resolve_routing(
     tuned a threshold that gains out of fold, still matches the run's inputs, and covers every fold of
     the ensemble (``folds``; a subset of the tuned folds is used with a warning, as the prior's alpha).
     """
-    from bengaliai.oof import OOF_JSON, read_oof_report, report_mismatch
+    from bengaliai.oof_report import OOF_JSON, read_oof_report, report_mismatch
 
     if mode not in ("auto", "off"):
         raise BengaliaiError(f"--routing {mode!r}: expected auto or off")
