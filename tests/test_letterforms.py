@@ -138,6 +138,33 @@ def test_synth_with_roots_writes_the_competition_format(letterforms: Path) -> No
     assert drawn[REAL_ROOT] >= 1 and manifest["letterforms"]["roots_from"]["roots"] == 2
 
 
+def test_unseen_graphemes_are_drawn_on_handwritten_roots_too(tmp_path: Path) -> None:
+    # --graphemes unseen with --roots-from: combinations outside the 1,295, on real roots where there are samples.
+    from collections import Counter
+
+    from bengaliai.unseen import unseen_candidates
+
+    common = [root for root, _ in Counter(t[0] for t in unseen_candidates()).most_common(10)]  # ~16% of them
+    imported, rng = tmp_path / "imported", np.random.default_rng(1)
+    imported.mkdir()
+    ids = [f"BLI_{i}" for i in range(2 * len(common))]
+    roots = [root for root in common for _ in range(2)]
+    write_image_parquet(imported / "train_image_data_0.parquet", ids, np.stack([fake_root(rng) for _ in roots]))
+    rows = [(i, r, 0, 0, compose(r, 0, 0)) for i, r in zip(ids, roots, strict=True)]
+    write_csv(pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"]), imported / TRAIN_CSV)
+    out = tmp_path / "unseen_lf"
+    one_font = RenderConfig(fonts=("mina-400.ttf",))  # one font keeps the shaping check of the candidates short
+    synthesize(out, n_train=20, n_test=0, seed=SEED, workers=1, config=one_font, roots_from=imported, id_prefix="ULF",
+               graphemes="unseen")
+    train = pd.read_csv(out / TRAIN_CSV, dtype={"image_id": str, "grapheme": str}, keep_default_na=False)
+    triples = [tuple(t) for t in train[list(COMPONENTS)].itertuples(index=False)]
+    assert len(triples) == 20 and not any(t in seen_triples() for t in triples)
+    drawn = json.loads((out / "synth.json").read_text(encoding="utf-8"))["letterforms"]["drawn"]
+    with_samples = int(train["grapheme_root"].isin(common).sum())
+    assert with_samples >= 1 and drawn[REAL_ROOT] >= 1
+    assert drawn[REAL_ROOT] + drawn[NO_CLEAN_FONT] == with_samples and drawn[NO_SAMPLES] == 20 - with_samples
+
+
 @pytest.mark.slow
 def test_synth_with_roots_is_the_same_whatever_the_worker_count(
     tmp_path: Path, imported: Path, letterforms: Path
