@@ -70,7 +70,7 @@ def gather_oof(
     taken_rows, taken_probs, taken_aux = [], [], []
     for fold, path in npz_paths.items():
         ids, probs, aux = _read_npz(path)
-        missing = ids[~pd.Index(ids).isin(row_of.index)]  # hashing: np.isin sorts 200k strings for minutes
+        missing = ids[~pd.Index(ids).isin(row_of.index)]  # hashed: np.isin compares string ids pair by pair
         if missing.size:
             shown = ", ".join(missing[:_SHOW]) + (", ..." if missing.size > _SHOW else "")
             raise DataError(path, f"{missing.size} of {ids.size} image ids are not in {train_csv}: {shown}; "

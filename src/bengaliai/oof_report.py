@@ -20,6 +20,8 @@ from bengaliai.routing import RoutingReport
 from bengaliai.runinfo import file_fingerprint, recorded_inputs
 
 OOF_JSON = "oof.json"
+# A drop of the unseen graphemes' score under the prior correction worth a note in the summary.
+UNSEEN_COST = 0.01
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,9 @@ class OofReport:
         lines.append(f"  wrote {self.json_path} and {self.png_path}")
         return "\n".join(lines)
 
-
     def _prior_by_group(self) -> list[str]:
-        """The prior's effect on seen and unseen images apart: it favours train.csv's frequent classes."""
+        """The prior's effect on seen and unseen images apart: it moves decisions towards train.csv's rare
+        classes, which may be the wrong way for graphemes train.csv lacks."""
         if self.seen_with_prior is None or self.unseen_with_prior is None or self.seen is None or self.unseen is None:
             return []
         seen, unseen = self.seen_with_prior.score, self.unseen_with_prior.score
@@ -141,10 +143,6 @@ class OofReport:
             lines.append(f"  NOTE: the prior costs the unseen graphemes {self.unseen.score - unseen:.4f}; a test set "
                          "with graphemes train.csv lacks may prefer a smaller alpha (predict --alpha A)")
         return lines
-
-
-# A drop of the unseen graphemes' score under the prior correction worth a note in the summary.
-UNSEEN_COST = 0.01
 
 
 def edge_warning(alpha: float) -> str:
