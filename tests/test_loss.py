@@ -1,4 +1,5 @@
-"""The training loss: component weights, the auxiliary head and outlier exposure on unseen graphemes."""
+"""The training loss: component weights, the auxiliary head, outlier exposure on unseen graphemes and
+heads a source does not supervise (data.extra_heads)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from bengaliai.config import load_config
-from bengaliai.engine import LossConfig, outlier_loss, weighted_loss
+from bengaliai.engine import LossConfig, masked_cross_entropy, outlier_loss, weighted_loss
+from bengaliai.heads import AUX_IGNORED, IGNORED, mask_labels, supervised_heads
 from bengaliai.errors import BengaliaiError
 from bengaliai.train import TrainConfig
 
@@ -81,3 +83,41 @@ def test_bad_loss_settings_are_refused_at_load(settings: list[str], message: str
 def test_outlier_weight_with_the_head_loads() -> None:
     config = load_config(TrainConfig, None, ["loss.outlier_weight=0.5", "model.aux_graphemes=true"])
     assert config.loss.outlier_weight == 0.5
+
+
+def test_rows_that_do_not_supervise_a_head_are_left_out_of_its_mean_and_its_gradient() -> None:
+    logits, targets = _batch(torch.Generator().manual_seed(2), [5, 7, AUX_IGNORED, AUX_IGNORED])
+    for name in ("vowel_diacritic", "consonant_diacritic"):
+        targets[name][2:] = IGNORED
+        logits[name].requires_grad_(True)
+    loss = weighted_loss(logits, targets, LossConfig(outlier_weight=0.5))
+    kept = {name: F.cross_entropy(logits[name][:2], targets[name][:2]) for name in ("vowel_diacritic", "consonant_diacritic")}
+    root = F.cross_entropy(logits["grapheme_root"], targets["grapheme_root"])
+    aux = F.cross_entropy(logits["grapheme"][:2], targets["grapheme"][:2])
+    # No row is an unseen grapheme (-1), so outlier exposure adds nothing: AUX_IGNORED is not UNSEEN.
+    expected = (2 * root + kept["vowel_diacritic"] + kept["consonant_diacritic"] + 0.5 * aux) / 4
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    loss.backward()
+    for name in ("vowel_diacritic", "consonant_diacritic", "grapheme"):
+        grad = logits[name].grad
+        assert grad is not None and torch.all(grad[2:] == 0) and torch.any(grad[:2] != 0)
+
+
+def test_a_head_no_row_supervises_adds_zero_not_nan() -> None:
+    loss = masked_cross_entropy(torch.randn(3, 11), torch.full((3,), IGNORED), 0.1)
+    assert float(loss) == 0.0
+    smoothed = masked_cross_entropy(torch.zeros(2, 11), torch.tensor([3, IGNORED]), 0.1)
+    assert float(smoothed) == pytest.approx(math.log(11), rel=1e-6)  # the mean over the one supervised row
+
+
+def test_extra_heads_entries_parse_and_mask_labels() -> None:
+    assert supervised_heads("all") == ("grapheme_root", "vowel_diacritic", "consonant_diacritic")
+    assert supervised_heads("consonant+root") == ("grapheme_root", "consonant_diacritic")
+    for bad in ("", "root+root", "roots", "root,vowel"):
+        with pytest.raises(ValueError, match="expected 'all'"):
+            supervised_heads(bad)
+    labels = torch.tensor([[12, 3, 0, 40], [13, 0, 0, -1]]).numpy()
+    assert mask_labels(labels, "all").tolist() == labels.tolist()
+    assert mask_labels(labels, "root").tolist() == [[12, IGNORED, IGNORED, AUX_IGNORED], [13, IGNORED, IGNORED, AUX_IGNORED]]
+    assert mask_labels(labels, "root+vowel").tolist() == [[12, 3, IGNORED, AUX_IGNORED], [13, 0, IGNORED, AUX_IGNORED]]
+    assert labels[0, 1] == 3  # a copy: the input is untouched

@@ -76,7 +76,7 @@ def test_extra_images_train_in_every_batch_and_are_never_validated(
     extra_positions = np.concatenate([batch[12:] for batch in seen_batches])
     assert extra_positions.min() >= 120 and len(np.unique(extra_positions)) == 24  # no repeats within a pass
     resolved = yaml.safe_load((run / "config.yaml").read_text())["resolved"]["extra_sources"]
-    assert resolved == [{"path": str(extra), "images": 60, "share": 0.25, "per_batch": 4,
+    assert resolved == [{"path": str(extra), "images": 60, "share": 0.25, "heads": "all", "per_batch": 4,
                          "held_out_graphemes": 0, "held_out_images": 0}]
 
     from bengaliai.leaderboard import collect_leaderboard
@@ -164,3 +164,35 @@ def test_shares_are_checked_when_the_config_loads(main_and_extra: tuple[Path, Pa
         _config(main, tmp_path, "data.extra_share=[0.5]")
     with pytest.raises(BengaliaiError, match="sum below 1"):
         _config(main, tmp_path, f"data.extra=[{extra},{main}]", "data.extra_share=[0.5,0.6]")
+
+
+def test_a_source_supervising_the_root_only_trains_with_its_other_labels_masked(
+    main_and_extra: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from bengaliai.heads import AUX_IGNORED, IGNORED
+    from bengaliai.leaderboard import collect_leaderboard
+    from bengaliai.prepare import cache_settings
+    from bengaliai.sources import open_training_data
+
+    main, extra = main_and_extra
+    config = _config(main, tmp_path / "runs", f"data.extra=[{extra}]", "data.extra_share=[0.25]", "data.extra_heads=[root]",
+                     "model.aux_graphemes=true")
+    data = open_training_data(config.data, cache_settings(main, "resize48"))
+    unmasked = open_training_data(_config(main, tmp_path, f"data.extra=[{extra}]").data, cache_settings(main, "resize48"))
+    rows = data.labels[data.extra[0].indices]
+    assert (rows[:, 1:3] == IGNORED).all() and (rows[:, 3] == AUX_IGNORED).all()
+    assert np.array_equal(rows[:, 0], unmasked.labels[data.extra[0].indices, 0])  # the root is kept
+    assert np.array_equal(data.labels[: data.n_main], unmasked.labels[: data.n_main])  # the main input untouched
+    train(config, folds="0")  # trains without a NaN from the masked heads
+    resolved = yaml.safe_load((tmp_path / "runs" / "extra" / "fold0" / "config.yaml").read_text())["resolved"]
+    assert resolved["extra_sources"][0]["heads"] == "root"
+    assert collect_leaderboard(tmp_path / "runs")["extra"].tolist() == ["handwriting:0.25(root)"]
+
+
+def test_extra_heads_are_checked_when_the_config_loads(main_and_extra: tuple[Path, Path], tmp_path: Path) -> None:
+    main, extra = main_and_extra
+    with pytest.raises(BengaliaiError, match="1 entries for 2 extra source"):
+        _config(main, tmp_path, f"data.extra=[{extra},{main}]", "data.extra_heads=[root]")
+    with pytest.raises(BengaliaiError, match="'roots': expected 'all' or heads from root/vowel/consonant"):
+        _config(main, tmp_path, f"data.extra=[{extra}]", "data.extra_heads=[roots]")
+    assert _config(main, tmp_path, f"data.extra=[{extra}]", "data.extra_heads=[vowel+root]").data.extra_heads == ("vowel+root",)

@@ -177,3 +177,32 @@ def test_manifest_says_the_dataset_is_complete(dataset: Path) -> None:
     manifest = json.loads((dataset / "synth.json").read_text(encoding="utf-8"))
     assert manifest["complete"] is True
     assert manifest["n_train"] == len(pd.read_csv(dataset / "train.csv"))
+
+
+def test_skip_held_out_leaves_the_folds_held_out_graphemes_out_of_a_render(dataset: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from bengaliai.cli import main
+    from bengaliai.folds import held_out_triples, make_folds
+
+    main_dir = tmp_path / "main"
+    shutil.copytree(dataset, main_dir)
+    make_folds(main_dir, n_splits=2, seed=0, unseen_graphemes=3)
+    folds = pd.read_csv(main_dir / "train_folds.csv", dtype={"image_id": str})
+    train = _csv(main_dir / "train.csv").set_index("image_id")
+    expected = {tuple(map(int, row)) for row in train.loc[folds.loc[folds["unseen"], "image_id"], list(COMPONENTS)].to_numpy()}
+    held = held_out_triples(main_dir)
+    assert held == expected and len(held) == 3
+    drawn = {g.labels for g in sample_train(3000, seed=0, skip=held)}
+    assert drawn == {g.labels for g in seen_graphemes()} - held  # every other training grapheme, none held out
+    assert held <= {g.labels for g in sample_train(3000, seed=0)}
+    out = tmp_path / "extra"
+    assert main(["synth", "--out", str(out), "--train", "30", "--test", "0", "--workers", "1", "--id-prefix", "EX",
+                 "--skip-held-out", str(main_dir)]) == 0
+    assert json.loads((out / "synth.json").read_text())["graphemes"]["skipped_held_out"] == 3
+    rendered = {tuple(map(int, row)) for row in _csv(out / "train.csv")[list(COMPONENTS)].to_numpy()}
+    assert not rendered & held
+    (main_dir / "train_folds.csv").unlink()
+    with pytest.raises(BengaliaiError, match="run `bengaliai folds` first"):
+        held_out_triples(main_dir)

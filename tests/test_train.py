@@ -84,7 +84,9 @@ def test_resume_after_a_crash_mid_epoch_ends_with_the_same_weights(
     """fp16 runs through a GradScaler (on CPU tensors here): its state is saved and restored too."""
     from bengaliai import train as train_module
 
-    extra = ("augment.cutmix_p=0.5", f"precision={precision}")
+    # A fixed thread count: with threads=auto a busy neighbour could change it between the runs, and with
+    # it the order of float sums.
+    extra = ("augment.cutmix_p=0.5", f"precision={precision}", "threads=1")
     train(_config(prepared, tmp_path / "a", *extra), folds="1")
     reference = _weights(tmp_path / "a" / "smoke" / "fold1" / "last.pt")
 

@@ -39,6 +39,7 @@ def add_download(sub: Subcommands) -> None:
 def _run_synth(args: argparse.Namespace) -> None:
     from bengaliai.config import load_config
     from bengaliai.render import RenderConfig
+    from bengaliai.folds import held_out_triples
     from bengaliai.synth import synthesize
 
     config = load_config(RenderConfig, args.config, args.set)
@@ -50,6 +51,7 @@ def _run_synth(args: argparse.Namespace) -> None:
     synthesize(
         args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
         roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix, graphemes=args.graphemes,
+        skip=held_out_triples(args.skip_held_out) if args.skip_held_out is not None else frozenset(),
     )
 
 
@@ -100,6 +102,12 @@ def add_synth(sub: Subcommands) -> None:
         "every font used (about 1900 with the bundled fonts; see bengaliai.unseen), meant as an extra "
         "training source (with --id-prefix); all = half the images each. synth.json records the choice and "
         "the number of distinct graphemes",
+    )
+    p.add_argument(
+        "--skip-held-out", type=Path, metavar="MAIN_DIR",
+        help="leave out the training graphemes that MAIN_DIR's folds file (train_folds.csv from `bengaliai folds "
+        "--unseen-graphemes N`) holds out as unseen, so that an extra source drawing seen graphemes "
+        "(--graphemes seen|all, --roots-from) keeps them unseen by every fold and their out-of-fold scores honest",
     )
     p.set_defaults(handler=_run_synth)
 

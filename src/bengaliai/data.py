@@ -21,6 +21,7 @@ import torch
 
 from bengaliai.competition import COMPONENTS, image_parquet_name, seen_graphemes
 from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.heads import supervised_heads
 from bengaliai.prepare import cache_dir
 from bengaliai.threads import worker_init
 
@@ -52,6 +53,10 @@ class DataConfig:
     # proportion to the sources' sizes, as if the sets were concatenated. An epoch is one pass over
     # the main training split; extra images are drawn without replacement pass after pass.
     extra_share: tuple[float, ...] = ()
+    # What each extra source teaches, in order: "all" (default) or the heads it supervises joined by
+    # "+", e.g. "root": its vowel and consonant labels, and its grapheme for the auxiliary head, are
+    # left out of the loss (for a source whose other labels are missing or not to be trusted).
+    extra_heads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         found = []
@@ -59,6 +64,13 @@ class DataConfig:
             found.append(f"data.extra_share: {len(self.extra_share)} share(s) for {len(self.extra)} extra source(s)")
         if any(not 0 < share < 1 for share in self.extra_share) or sum(self.extra_share) >= 1:
             found.append(f"data.extra_share: each share must be in (0, 1) and their sum below 1, got {list(self.extra_share)}")
+        if self.extra_heads and len(self.extra_heads) != len(self.extra):
+            found.append(f"data.extra_heads: {len(self.extra_heads)} entries for {len(self.extra)} extra source(s)")
+        for entry in self.extra_heads:
+            try:
+                supervised_heads(entry)
+            except ValueError as error:
+                found.append(f"data.extra_heads: {error}")
         if len(set(self.extra)) != len(self.extra):
             found.append(f"data.extra: a source is listed twice: {list(self.extra)}")
         if self.batch_size < 1:

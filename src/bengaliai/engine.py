@@ -19,6 +19,7 @@ from bengaliai.competition import COMPONENTS
 from bengaliai.data import DataConfig, to_model_input
 from bengaliai.distributed import DistInfo, all_gather, ranks_with
 from bengaliai.errors import BengaliaiError
+from bengaliai.heads import IGNORED, UNSEEN
 from bengaliai.metric import competition_score
 from bengaliai.model import AUX_HEAD
 from bengaliai.precision import Precision
@@ -92,25 +93,40 @@ def targets_of(labels: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def weighted_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], config: LossConfig) -> torch.Tensor:
-    """Sum of per-head cross-entropies, weighted 2:1:1 over the components (+ the auxiliary head)."""
+    """Sum of per-head cross-entropies, weighted 2:1:1 over the components (+ the auxiliary head).
+
+    Each head's cross-entropy is the mean over the rows that supervise it: a row whose target is
+    ``heads.IGNORED`` (an extra source with ``data.extra_heads`` leaving that head out) does not count.
+    """
     total = sum(
-        w * F.cross_entropy(logits[name].float(), targets[name], label_smoothing=config.label_smoothing)
+        w * masked_cross_entropy(logits[name].float(), targets[name], config.label_smoothing)
         for w, name in zip(config.weights, COMPONENTS, strict=True)
     )
     if "grapheme" in logits and "grapheme" in targets:
-        # Graphemes unseen in the real training set carry -1 and do not count.
-        total = total + config.aux_weight * F.cross_entropy(logits["grapheme"].float(), targets["grapheme"], ignore_index=-1)
+        # Graphemes unseen in the real training set (heads.UNSEEN) and rows that do not supervise the
+        # grapheme (heads.AUX_IGNORED) do not count.
+        seen = targets["grapheme"].clamp_min(IGNORED)
+        total = total + config.aux_weight * masked_cross_entropy(logits["grapheme"].float(), seen, 0.0)
         if config.outlier_weight > 0:
             total = total + config.outlier_weight * outlier_loss(logits["grapheme"].float(), targets["grapheme"])
     return total / sum(config.weights)
 
 
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy averaged over the rows whose target is not ``IGNORED``; 0 (not NaN) when none is.
+
+    Without a host sync: the count is a tensor, clamped to 1.
+    """
+    summed = F.cross_entropy(logits, target, ignore_index=IGNORED, label_smoothing=label_smoothing, reduction="sum")
+    return summed / (target != IGNORED).sum().clamp_min(1).to(summed.dtype)
+
+
 def outlier_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy to the uniform distribution over the rows whose target is -1 (0 if none).
+    """Mean cross-entropy to the uniform distribution over the rows whose target is ``UNSEEN`` (0 if none).
 
     Computed without a host sync: the count is a tensor, clamped to 1.
     """
-    outside = (target < 0).to(logits.dtype)
+    outside = (target == UNSEEN).to(logits.dtype)
     flat = -F.log_softmax(logits, 1).mean(1)
     return (flat * outside).sum() / outside.sum().clamp_min(1.0)
 

@@ -280,3 +280,21 @@ def fold_masks(folds: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
     in_fold = folds["fold"].to_numpy() == fold
     unseen = folds["unseen"].to_numpy(dtype=bool)
     return ~in_fold & ~unseen, in_fold | unseen
+
+
+def held_out_triples(input_dir: Path, folds_file: str = "train_folds.csv") -> frozenset[tuple[int, int, int]]:
+    """The label triples of the graphemes that ``input_dir``'s folds file holds out as unseen.
+
+    ``synth --skip-held-out`` leaves them out of a rendered extra source, so that the held-out
+    graphemes stay unseen by every fold's training and their out-of-fold scores stay a measurement.
+    """
+    from bengaliai.labels import read_train_labels
+
+    folds = read_folds(Path(input_dir) / folds_file)
+    labels = read_train_labels(Path(input_dir) / TRAIN_CSV).set_index("image_id")
+    held = folds.loc[folds["unseen"], "image_id"]
+    missing = pd.Index(held).difference(labels.index)
+    if len(missing):
+        raise DataError(Path(input_dir) / folds_file, f"{len(missing)} held-out image id(s) not in {TRAIN_CSV}, e.g. {missing[0]}")
+    rows = labels.loc[held, list(COMPONENTS)].drop_duplicates().to_numpy()
+    return frozenset((int(r), int(v), int(c)) for r, v, c in rows)

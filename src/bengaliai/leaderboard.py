@@ -117,10 +117,15 @@ def _routing_columns(routing: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _extra(data: dict[str, Any]) -> str:
-    """The extra training sources of a run, by folder name, with their batch shares where set."""
+    """The extra training sources of a run, by folder name, with their batch shares where set and the
+    heads they supervise where not all (``lf:0.3 bli:0.2(root)``)."""
     sources = [Path(str(path)).name for path in data.get("extra") or []]
     shares = list(data.get("extra_share") or [])
-    return " ".join(f"{name}:{share:g}" if shares else name for name, share in zip(sources, shares or sources))
+    heads = [str(h) for h in data.get("extra_heads") or []] or ["all"] * len(sources)
+    return " ".join(
+        (f"{name}:{share:g}" if shares else name) + ("" if head == "all" else f"({head})")
+        for name, share, head in zip(sources, shares or sources, heads, strict=False)
+    )
 
 
 def _n_folds(config: dict[str, Any], input_dir: Path | None) -> int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -228,7 +229,7 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
         png_path=experiment_dir / PER_CLASS_PNG,
         inputs=input_fingerprints(config, input_dir),
         fold_inputs={k: recorded_inputs(path.parent) for k, path in npz_paths.items()},
-        extra_sources=tuple(str(e) for e in config.get("data", {}).get("extra", []) or []),
+        extra_sources=_extra_sources(config.get("data", {})),
         held_out_in_extra=sum(int(source.get("held_out_images", 0))
                               for source in (config.get("resolved") or {}).get("extra_sources", []) or []),
         routing=routing,
@@ -237,3 +238,10 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
         unseen_with_prior=unseen_prior,
     )
     return report, oof
+
+
+def _extra_sources(data: dict[str, Any]) -> tuple[str, ...]:
+    """The run's extra sources as the summary names them, with the heads they supervise where not all."""
+    sources = [str(e) for e in data.get("extra", []) or []]
+    heads = [str(h) for h in data.get("extra_heads", []) or []] or ["all"] * len(sources)
+    return tuple(s if h == "all" else f"{s} (supervises {h})" for s, h in zip(sources, heads, strict=False))

@@ -111,7 +111,8 @@ class OofReport:
             lines.append(f"  trained with extra sources (not scored): {', '.join(self.extra_sources)}")
         if self.held_out_in_extra and self.unseen is not None:
             lines.append(f"  WARNING: the extra sources show {self.held_out_in_extra} images of the held-out graphemes: "
-                         "the unseen figures below are not a held-out measurement")
+                         "the unseen figures below are not a held-out measurement (render such a source with "
+                         "`bengaliai synth --skip-held-out <main input>`)")
         if self.n_left_out:
             lines.append(f"  {self.n_left_out} images left out: their folds have no oof.npz")
         if self.seen is not None or self.unseen is not None:

@@ -23,6 +23,7 @@ import pandas as pd
 from bengaliai.competition import TRAIN_CSV
 from bengaliai.data import DataConfig, ImageStore, align_labels, open_cache
 from bengaliai.errors import BengaliaiError, DataError
+from bengaliai.heads import ALL, mask_labels
 from bengaliai.labels import read_train_labels
 from bengaliai.prepare import cache_dir, cache_settings
 
@@ -36,13 +37,14 @@ class ExtraSource:
     path: Path
     indices: np.ndarray
     share: float
+    heads: str = ALL
 
     @property
     def name(self) -> str:
         return self.path.name
 
     def describe(self) -> dict[str, Any]:
-        return {"path": str(self.path), "images": int(len(self.indices)), "share": round(self.share, 4)}
+        return {"path": str(self.path), "images": int(len(self.indices)), "share": round(self.share, 4), "heads": self.heads}
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def open_training_data(config: DataConfig, preprocess: dict[str, Any]) -> Traini
     files = list(main.files or [])
     owner = pd.Series(main_csv.as_posix(), index=pd.Index(main.image_ids))
     sizes = []
-    for folder in map(Path, config.extra):
+    heads = list(config.extra_heads) or [ALL] * len(config.extra)
+    for folder, entry in zip(map(Path, config.extra), heads, strict=True):
         store, source_labels = _open_extra(folder, config.cache, preprocess)
+        source_labels = mask_labels(source_labels, entry)
         ids = pd.Index(store.image_ids)
         taken = ids[ids.isin(owner.index)]
         if len(taken):
@@ -86,7 +90,7 @@ def open_training_data(config: DataConfig, preprocess: dict[str, Any]) -> Traini
     offsets = np.cumsum([len(main), *sizes])
     shares = list(config.extra_share) or [0.0] * len(sizes)
     extra = tuple(
-        ExtraSource(Path(folder), np.arange(offsets[k], offsets[k] + sizes[k]), shares[k])
+        ExtraSource(Path(folder), np.arange(offsets[k], offsets[k] + sizes[k]), shares[k], heads[k])
         for k, folder in enumerate(config.extra)
     )
     return TrainingData(store, np.concatenate(labels), len(main), extra)
@@ -137,8 +141,10 @@ def held_out_overlap(data: TrainingData, held_out: np.ndarray) -> list[tuple[int
     hidden = np.unique(codes(data.labels[: data.n_main][np.asarray(held_out, dtype=bool)]))
     found = []
     for source in data.extra:
-        shown = codes(data.labels[source.indices])
-        hit = np.isin(shown, hidden)
+        rows = data.labels[source.indices]
+        shown = codes(rows)
+        # A source that does not supervise every component (data.extra_heads) does not teach graphemes.
+        hit = np.isin(shown, hidden) & (rows[:, :3] >= 0).all(1)
         found.append((len(np.unique(shown[hit])), int(hit.sum())))
     return found
 

@@ -111,18 +111,21 @@ def _balanced(items: Sequence[Grapheme], n: int, rng: np.random.Generator) -> li
 
 
 def sample_train(
-    n: int, seed: int, unseen: Sequence[Grapheme] = (), unseen_share: float = 0.0
+    n: int, seed: int, unseen: Sequence[Grapheme] = (), unseen_share: float = 0.0,
+    skip: frozenset[tuple[int, int, int]] = frozenset(),
 ) -> list[Grapheme]:
     """The graphemes of the ``n`` training images: the real training graphemes near-uniformly, and
     ``unseen_share`` of the images drawn near-uniformly from ``unseen`` instead, shuffled together.
+    Training graphemes whose label triple is in ``skip`` (a folds file's held-out ones) are not drawn.
 
-    With no unseen share the plan is the same as it always was for a seed.
+    With no unseen share and nothing skipped the plan is the same as it always was for a seed.
     """
     rng = np.random.default_rng([_entropy(seed), _PLAN_STREAM, TRAIN_CODE])
     n_unseen = int(round(n * unseen_share))
     if n_unseen and not unseen:
         raise BengaliaiError("no unseen graphemes to draw from: every candidate failed the shaping check")
-    plan = _balanced(seen_graphemes(), n - n_unseen, rng)
+    seen = [g for g in seen_graphemes() if g.labels not in skip] if skip else seen_graphemes()
+    plan = _balanced(seen, n - n_unseen, rng)
     if not n_unseen:
         return plan
     plan += _balanced(unseen, n_unseen, rng)
@@ -306,6 +309,7 @@ def synthesize(
     letterforms: LetterformConfig | None = None,
     id_prefix: str = DEFAULT_ID_PREFIX,
     graphemes: str = "seen",
+    skip: frozenset[tuple[int, int, int]] = frozenset(),
 ) -> None:
     """Write a synthetic dataset in the competition's layout to ``out_dir``, plus test_labels.csv.
 
@@ -315,7 +319,8 @@ def synthesize(
     docstring; synth.json then counts how many images were drawn on real roots and why the rest
     were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``). ``graphemes`` says which graphemes
     the train split shows (``GRAPHEME_MODES``); synth.json records it, the unseen pool (candidates,
-    how many each font failed) and the number of distinct graphemes drawn.
+    how many each font failed) and the number of distinct graphemes drawn. Training graphemes whose
+    triple is in ``skip`` (``folds.held_out_triples``) are not drawn; synth.json counts them.
     """
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
@@ -336,7 +341,7 @@ def synthesize(
     pool = shapeable_unseen(tuple(config.fonts)) if unseen_share > 0 else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = sample_train(n_train, seed, pool.graphemes if pool else (), unseen_share)
+    train = sample_train(n_train, seed, pool.graphemes if pool else (), unseen_share, skip)
     test = sample_test(n_test, seed, unseen_fraction)
     log.info(
         "synthesising %d train and %d test images (%d of them of unseen graphemes) into %s with %d worker(s)",
@@ -345,7 +350,7 @@ def synthesize(
     manifest = {
         "n_train": n_train, "n_test": n_test, "seed": seed, "unseen_fraction": unseen_fraction,
         "render": to_dict(config), "id_prefix": id_prefix,
-        "graphemes": _grapheme_summary(graphemes, unseen_share, train, pool),
+        "graphemes": _grapheme_summary(graphemes, unseen_share, train, pool) | {"skipped_held_out": len(skip)},
     }
     if sources is not None:
         manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": to_dict(sources.config)}

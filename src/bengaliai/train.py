@@ -195,11 +195,12 @@ def train_fold(
     )
     sources = describe_sources(data, per_batch, held_out_overlap(data, aligned["unseen"].to_numpy(dtype=bool)))
     for source in sources:
-        log.info("fold %d: extra source %s: %d images, %d per batch of %d", fold, source["path"], source["images"],
-                 source["per_batch"], global_batch)
+        log.info("fold %d: extra source %s: %d images, %d per batch of %d, supervising %s", fold, source["path"],
+                 source["images"], source["per_batch"], global_batch, source["heads"])
         if source["held_out_images"]:
             log.warning("fold %d: extra source %s shows %d of the graphemes the folds hold out as unseen (%d images): "
-                        "this run's unseen out-of-fold scores are not a held-out measurement", fold, source["path"],
+                        "this run's unseen out-of-fold scores are not a held-out measurement (`bengaliai synth --skip-held-out "
+                        "<main input>` renders without them)", fold, source["path"],
                         source["held_out_graphemes"], source["held_out_images"])
     valid_sampler = EpochBatches(valid_idx, global_batch * 2, 0, False, False, dist.rank, dist.world_size)
     pin = device.type == "cuda"
