@@ -135,6 +135,7 @@ def test_unseen_mode_writes_only_unseen_graphemes(unseen_set: Path) -> None:
     assert summary == {
         "mode": "unseen", "unseen_share": 1.0, "distinct_seen": 0, "distinct_unseen": len(set(triples)),
         "unseen_pool": {"candidates": 1897, "shape_cleanly": 1897, "rejected_by_font": {FONT: 0}},
+        "skipped_held_out": 0,
     }
 
 
