@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from bengaliai.config import load_config
 from bengaliai.engine import LossConfig, masked_cross_entropy, outlier_loss, weighted_loss
-from bengaliai.heads import AUX_IGNORED, IGNORED, mask_labels, supervised_heads
 from bengaliai.errors import BengaliaiError
+from bengaliai.heads import AUX_IGNORED, IGNORED, mask_labels, supervised_heads
 from bengaliai.train import TrainConfig
 
 

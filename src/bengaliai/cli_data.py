@@ -38,8 +38,8 @@ def add_download(sub: Subcommands) -> None:
 
 def _run_synth(args: argparse.Namespace) -> None:
     from bengaliai.config import load_config
-    from bengaliai.render import RenderConfig
     from bengaliai.folds import held_out_triples
+    from bengaliai.render import RenderConfig
     from bengaliai.synth import synthesize
 
     config = load_config(RenderConfig, args.config, args.set)

@@ -282,7 +282,7 @@ def fold_masks(folds: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
     return ~in_fold & ~unseen, in_fold | unseen
 
 
-def held_out_triples(input_dir: Path, folds_file: str = "train_folds.csv") -> frozenset[tuple[int, int, int]]:
+def held_out_triples(input_dir: Path, folds_file: str = FOLDS_CSV) -> frozenset[tuple[int, int, int]]:
     """The label triples of the graphemes that ``input_dir``'s folds file holds out as unseen.
 
     ``synth --skip-held-out`` leaves them out of a rendered extra source, so that the held-out

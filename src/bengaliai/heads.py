@@ -9,6 +9,8 @@ trains the auxiliary head on).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from bengaliai.competition import COMPONENTS
@@ -19,6 +21,11 @@ ALL = "all"
 IGNORED = -1
 UNSEEN = -1
 AUX_IGNORED = -2
+
+
+def per_source(extra_heads: Sequence[str], n_sources: int) -> list[str]:
+    """The ``data.extra_heads`` entry of each of ``n_sources`` extra sources (``ALL`` for each when unset)."""
+    return [str(entry) for entry in extra_heads] or [ALL] * n_sources
 
 
 def supervised_heads(entry: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from bengaliai.errors import BengaliaiError
 from bengaliai.folds import n_folds, read_folds
+from bengaliai.heads import ALL, per_source
 from bengaliai.oof import OOF_NPZ, compute_oof
 from bengaliai.oof_report import OOF_JSON, read_oof_report, report_mismatch
 from bengaliai.runinfo import (
@@ -121,9 +122,9 @@ def _extra(data: dict[str, Any]) -> str:
     heads they supervise where not all (``lf:0.3 bli:0.2(root)``)."""
     sources = [Path(str(path)).name for path in data.get("extra") or []]
     shares = list(data.get("extra_share") or [])
-    heads = [str(h) for h in data.get("extra_heads") or []] or ["all"] * len(sources)
+    heads = per_source(data.get("extra_heads") or [], len(sources))
     return " ".join(
-        (f"{name}:{share:g}" if shares else name) + ("" if head == "all" else f"({head})")
+        (f"{name}:{share:g}" if shares else name) + ("" if head == ALL else f"({head})")
         for name, share, head in zip(sources, shares or sources, heads, strict=False)
     )
 

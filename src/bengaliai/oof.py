@@ -27,6 +27,7 @@ from bengaliai.competition import COMPONENTS, N_CLASSES
 from bengaliai.errors import BengaliaiError, DataError
 from bengaliai.fileio import write_json
 from bengaliai.folds import align_folds, read_folds
+from bengaliai.heads import ALL, per_source
 from bengaliai.labels import read_train_labels
 from bengaliai.metric import Score, competition_score
 from bengaliai.oof_report import OOF_JSON, OofReport, edge_warning
@@ -243,5 +244,5 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
 def _extra_sources(data: dict[str, Any]) -> tuple[str, ...]:
     """The run's extra sources as the summary names them, with the heads they supervise where not all."""
     sources = [str(e) for e in data.get("extra", []) or []]
-    heads = [str(h) for h in data.get("extra_heads", []) or []] or ["all"] * len(sources)
-    return tuple(s if h == "all" else f"{s} (supervises {h})" for s, h in zip(sources, heads, strict=False))
+    heads = per_source(data.get("extra_heads") or [], len(sources))
+    return tuple(s if h == ALL else f"{s} (supervises {h})" for s, h in zip(sources, heads, strict=False))

@@ -23,7 +23,7 @@ import pandas as pd
 from bengaliai.competition import TRAIN_CSV
 from bengaliai.data import DataConfig, ImageStore, align_labels, open_cache
 from bengaliai.errors import BengaliaiError, DataError
-from bengaliai.heads import ALL, mask_labels
+from bengaliai.heads import ALL, mask_labels, per_source
 from bengaliai.labels import read_train_labels
 from bengaliai.prepare import cache_dir, cache_settings
 
@@ -70,7 +70,7 @@ def open_training_data(config: DataConfig, preprocess: dict[str, Any]) -> Traini
     files = list(main.files or [])
     owner = pd.Series(main_csv.as_posix(), index=pd.Index(main.image_ids))
     sizes = []
-    heads = list(config.extra_heads) or [ALL] * len(config.extra)
+    heads = per_source(config.extra_heads, len(config.extra))
     for folder, entry in zip(map(Path, config.extra), heads, strict=True):
         store, source_labels = _open_extra(folder, config.cache, preprocess)
         source_labels = mask_labels(source_labels, entry)
