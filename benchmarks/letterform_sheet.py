@@ -1,7 +1,7 @@
 """A contact sheet of graphemes drawn on handwritten roots (``synth --roots-from``), beside real ones.
 
-Usage: python benchmarks/letterform_sheet.py --roots-from IMPORTED_DIR --out /tmp/letterforms.png
-           [--real DIR] [--n 48] [--seed 0] [--letterform-set KEY=VALUE ...]
+Usage: python benchmarks/letterform_sheet.py --roots-from IMPORTED_DIR [--roots-from DIR2 ...]
+           --out /tmp/letterforms.png [--real DIR] [--n 48] [--seed 0] [--letterform-set KEY=VALUE ...]
 The tiles are the first ``n`` training images of ``bengaliai synth --roots-from IMPORTED_DIR --seed
 SEED`` that were drawn on a handwritten root and carry a sign (bare roots are the imported images
 themselves), each labelled in blue with its grapheme; then, under a bar, real handwriting from
@@ -71,7 +71,10 @@ def labelled(sheet: np.ndarray, texts: list[str], columns: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--roots-from", type=Path, required=True, help="imported folder of handwritten bare roots")
+    parser.add_argument(
+        "--roots-from", type=Path, action="append", required=True, metavar="IMPORTED_DIR",
+        help="imported folder of handwritten bare roots (repeat to pool several)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="PNG to write (outside the repository)")
     parser.add_argument("--real", type=Path, help="folder of real 137x236 PNGs to show below")
     parser.add_argument("--n", type=int, default=48)

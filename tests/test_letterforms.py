@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import cv2
@@ -35,17 +36,35 @@ def fake_root(rng: np.random.Generator) -> np.ndarray:
     return image
 
 
+def write_imported(folder: Path, ids: list[str], roots: list[int], seed: int) -> np.ndarray:
+    """An imported folder of bare roots in the training format; returns its images in row order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = np.stack([fake_root(rng) for _ in roots])
+    write_image_parquet(folder / "train_image_data_0.parquet", ids, images)
+    rows = [(i, r, 0, 0, compose(r, 0, 0)) for i, r in zip(ids, roots, strict=True)]
+    write_csv(pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"]), folder / TRAIN_CSV)
+    return images
+
+
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny stand-in for `bengaliai import banglalekha`: bare roots ক and ত, four images each."""
     folder = tmp_path_factory.mktemp("imported")
-    rng = np.random.default_rng(0)
     roots = [KA] * 4 + [TA] * 4
-    ids = [f"BLI_{i}" for i in range(len(roots))]
-    write_image_parquet(folder / "train_image_data_0.parquet", ids, np.stack([fake_root(rng) for _ in roots]))
-    rows = [(i, r, 0, 0, compose(r, 0, 0)) for i, r in zip(ids, roots, strict=True)]
-    write_csv(pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"]), folder / TRAIN_CSV)
+    write_imported(folder, [f"BLI_{i}" for i in range(len(roots))], roots, seed=0)
     return folder
+
+
+# A second import (e.g. conjunct roots from another dataset): two more ত, and খ that the first lacks.
+SECOND_ROOTS = [KHA, TA, KHA, TA, KHA]
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    folder = tmp_path_factory.mktemp("second")
+    images = write_imported(folder, [f"CMP_{i}" for i in range(len(SECOND_ROOTS))], SECOND_ROOTS, seed=5)
+    return folder, images
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +164,9 @@ def test_unseen_graphemes_are_drawn_on_handwritten_roots_too(tmp_path: Path) -> 
     from bengaliai.unseen import unseen_candidates
 
     common = [root for root, _ in Counter(t[0] for t in unseen_candidates()).most_common(10)]  # ~16% of them
-    imported, rng = tmp_path / "imported", np.random.default_rng(1)
-    imported.mkdir()
-    ids = [f"BLI_{i}" for i in range(2 * len(common))]
+    imported = tmp_path / "imported"
     roots = [root for root in common for _ in range(2)]
-    write_image_parquet(imported / "train_image_data_0.parquet", ids, np.stack([fake_root(rng) for _ in roots]))
-    rows = [(i, r, 0, 0, compose(r, 0, 0)) for i, r in zip(ids, roots, strict=True)]
-    write_csv(pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"]), imported / TRAIN_CSV)
+    write_imported(imported, [f"BLI_{i}" for i in range(len(roots))], roots, seed=1)
     out = tmp_path / "unseen_lf"
     one_font = RenderConfig(fonts=("mina-400.ttf",))  # one font keeps the shaping check of the candidates short
     synthesize(out, n_train=20, n_test=0, seed=SEED, workers=1, config=one_font, roots_from=imported, id_prefix="ULF",
@@ -195,5 +210,81 @@ def test_cli_records_options_and_rejects_bad_ones(
     assert manifest["letterforms"]["config"]["p"] == 0.5 and manifest["id_prefix"] == "LF"
     assert main([*args, "--letterform-p", "1.5"]) == 2
     assert "p is a share" in capsys.readouterr().err
+    assert main([*args, "--letterform-set", "sign_gap=[0.2,0.6]"]) == 0
+    manifest = json.loads((out / "synth.json").read_text(encoding="utf-8"))
+    assert manifest["letterforms"]["config"]["sign_gap"] == [0.2, 0.6] and manifest["letterforms"]["config"]["p"] == 1.0
+    assert main([*args, "--letterform-set", "sign_gap=[0.6,0.2]"]) == 2
+    assert "sign_gap is a (low, high) range" in capsys.readouterr().err
     with pytest.raises(BengaliaiError, match="id prefix"):
         synthesize(tmp_path / "bad", 1, 0, 0, 1, id_prefix="L F")
+
+
+def test_a_bank_pools_several_folders_in_their_order(imported: Path, second: tuple[Path, np.ndarray]) -> None:
+    folder, images = second
+    bank = RootBank([imported, folder])
+    assert bank.roots == {KA, TA, KHA}
+    assert (bank.count(KA), bank.count(TA), bank.count(KHA)) == (4, 6, 3)
+    first = RootBank(imported)
+    for k in range(4):
+        np.testing.assert_array_equal(bank.image(TA, k), first.image(TA, k))
+    # ত's images beyond the first folder's four are the second folder's, in its train.csv order.
+    np.testing.assert_array_equal(bank.image(TA, 4), images[1])
+    np.testing.assert_array_equal(bank.image(TA, 5), images[3])
+    np.testing.assert_array_equal(bank.image(KHA, 2), images[4])
+    with pytest.raises(IndexError):
+        bank.image(TA, 6)
+    # The other order puts the second folder's images first.
+    np.testing.assert_array_equal(RootBank([folder, imported]).image(TA, 0), images[1])
+    pickled = pickle.loads(pickle.dumps(bank))
+    assert pickled._maps is None
+    np.testing.assert_array_equal(pickled.image(KHA, 0), images[0])
+
+
+def test_a_pooled_bank_describes_totals_and_each_folder(imported: Path, second: tuple[Path, np.ndarray]) -> None:
+    folder = second[0]
+    described = RootBank([imported, folder]).describe()
+    assert described["images"] == 8 + len(SECOND_ROOTS) and described["roots"] == 3
+    assert described["path"] == f"{imported}, {folder}"
+    assert described["folders"] == [
+        {"path": str(imported), "images": 8, "roots": 2},
+        {"path": str(folder), "images": len(SECOND_ROOTS), "roots": 2},
+    ]
+    assert RootBank(imported).describe()["path"] == str(imported)
+
+
+def test_an_image_id_in_two_folders_is_refused_naming_both(tmp_path: Path, imported: Path) -> None:
+    clash = tmp_path / "clash"
+    write_imported(clash, ["CMP_0", "BLI_3"], [KHA, KHA], seed=2)
+    with pytest.raises(DataError, match="BLI_3") as caught:
+        RootBank([imported, clash])
+    message = str(caught.value)
+    assert str(clash / TRAIN_CSV) in message and str(imported / TRAIN_CSV) in message
+    assert not (clash / "cache").exists()  # refused before preparing anything
+    with pytest.raises(BengaliaiError, match="given twice"):
+        RootBank([imported, imported])
+
+
+def test_cli_pools_repeated_roots_from(tmp_path: Path, imported: Path, second: tuple[Path, np.ndarray]) -> None:
+    out, folder = tmp_path / "pooled", second[0]
+    args = ["synth", "--out", str(out), "--train", "2", "--test", "0", "--workers", "1", "--id-prefix", "LF"]
+    assert main([*args, "--roots-from", str(imported), "--roots-from", str(folder)]) == 0
+    pooled = json.loads((out / "synth.json").read_text(encoding="utf-8"))["letterforms"]["roots_from"]
+    assert [f["path"] for f in pooled["folders"]] == [str(imported), str(folder)]
+    assert pooled["roots"] == 3 and pooled["images"] == 8 + len(SECOND_ROOTS)
+
+
+def test_sign_gap_narrows_the_gap_between_a_sign_and_the_root_box() -> None:
+    from bengaliai.letterforms import _closer
+
+    box = (100, 40, 140, 90)  # x0, y0, x1, y1
+    bar = np.array([[[-1.0, -20.0], [1.0, 20.0]]], dtype=np.float32)  # a vertical stroke 2 px wide
+    right = _closer(np.array([161.0, 65.0], np.float32), bar, box, 0.5)  # 20 px right of the box
+    np.testing.assert_allclose(right, [151.0, 65.0])  # its left edge now 10 px from the box
+    left = _closer(np.array([79.0, 65.0], np.float32), bar, box, 0.25)  # 20 px left of it
+    np.testing.assert_allclose(left, [94.0, 65.0])
+    dot = np.array([[[-2.0, -2.0], [2.0, 2.0]]], dtype=np.float32)
+    above = _closer(np.array([120.0, 18.0], np.float32), dot, box, 0.0)  # over the box: vertical gap closed
+    np.testing.assert_allclose(above, [120.0, 38.0])
+    inside = np.array([120.0, 60.0], np.float32)  # overlapping the box on both axes: not moved
+    np.testing.assert_allclose(_closer(inside, dot, box, 0.1), inside)
+    np.testing.assert_allclose(_closer(np.array([161.0, 65.0], np.float32), bar, box, 1.0), [161.0, 65.0])

@@ -47,7 +47,7 @@ def _run_synth(args: argparse.Namespace) -> None:
     if args.roots_from is not None:
         from bengaliai.letterforms import LetterformConfig
 
-        letterforms = LetterformConfig(p=args.letterform_p)
+        letterforms = load_config(LetterformConfig, None, [f"p={args.letterform_p}", *args.letterform_set])
     synthesize(
         args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
         roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix, graphemes=args.graphemes,
@@ -81,14 +81,22 @@ def add_synth(sub: Subcommands) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one render setting (repeatable)"
     )
     p.add_argument(
-        "--roots-from", type=Path, metavar="IMPORTED_DIR",
+        "--roots-from", type=Path, action="append", metavar="IMPORTED_DIR",
         help="draw graphemes on the handwritten bare roots of this folder (e.g. from `bengaliai import "
         "banglalekha`): the vowel signs and diacritics of a font are redrawn by pen on a real root; graphemes "
-        "whose root has no samples stay font-rendered. Prepares IMPORTED_DIR/cache/raw first if needed",
+        "whose root has no samples stay font-rendered. Repeat to pool several imported folders, e.g. "
+        "BanglaLekha's letters and a compound-character import (their image ids must differ). Prepares "
+        "IMPORTED_DIR/cache/raw first if needed",
     )
     p.add_argument(
         "--letterform-p", type=float, default=1.0, metavar="P",
         help="with --roots-from: chance a grapheme is drawn on a real root when its root has one (default: 1)",
+    )
+    p.add_argument(
+        "--letterform-set", action="append", default=[], metavar="KEY=VALUE",
+        help="with --roots-from: override one setting of how signs are drawn on real roots (repeatable), e.g. "
+        "'sign_gap=[0.4,1.0]' (the gap between a sign and the root, as the font lays it out, times a draw "
+        "from this range); see bengaliai.letterforms.LetterformConfig",
     )
     p.add_argument(
         "--id-prefix", default="Train", metavar="PREFIX",
@@ -112,12 +120,34 @@ def add_synth(sub: Subcommands) -> None:
     p.set_defaults(handler=_run_synth)
 
 
-def _run_import_banglalekha(args: argparse.Namespace) -> None:
-    from bengaliai.banglalekha import import_banglalekha
+def _run_import(args: argparse.Namespace) -> None:
     from bengaliai.threads import available_cpus
 
+    if args.source == "banglalekha":
+        from bengaliai.banglalekha import BANGLALEKHA as dataset
+    else:
+        from bengaliai.compounds import COMPOUNDS as dataset
+    from bengaliai.folder_import import import_folders
+
+    if getattr(args, "roots_only", False):
+        dataset = dataset.bare_roots()
     workers = args.workers or available_cpus()
-    import_banglalekha(args.src, args.out, seed=args.seed, workers=workers, limit_per_class=args.limit_per_class)
+    import_folders(dataset, args.src, args.out, seed=args.seed, workers=workers, limit_per_class=args.limit_per_class)
+
+
+def _add_import_options(p: argparse.ArgumentParser, src_help: str) -> None:
+    p.add_argument("--src", type=Path, required=True, help=src_help)
+    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=None,
+        help="worker processes (default: the CPUs this process may use, by affinity and cgroup quota)",
+    )
+    p.add_argument(
+        "--limit-per-class", type=_positive_int, default=None, metavar="N",
+        help="at most N images per class, evenly spaced in file-name order (default: all)",
+    )
+    p.set_defaults(handler=_run_import)
 
 
 def add_import(sub: Subcommands) -> None:
@@ -141,18 +171,26 @@ def add_import(sub: Subcommands) -> None:
         "(counts per class, settings, seed). The same seed gives the same bytes whatever the worker count; "
         "then `bengaliai prepare --input OUT --splits train`.",
     )
-    p.add_argument("--src", type=Path, required=True, help="the BanglaLekha-Isolated folder holding Images/")
-    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
-    p.add_argument(
-        "--workers", type=_positive_int, default=None,
-        help="worker processes (default: the CPUs this process may use, by affinity and cgroup quota)",
+    _add_import_options(p, "the BanglaLekha-Isolated folder holding Images/")
+    p = sources.add_parser(
+        "compounds",
+        help="handwritten compound characters: conjunct roots (some with ra-phala), about 30,000 images",
+        description="Read SRC/<1..168>/*.jpg, the data/ folder of github.com/ShahrearBinAmin/Bangla-OCR-Dataset "
+        "(commit 03b188c9; `git archive` it from a clone): 42x28 px handwritten compound characters, about 200 per "
+        "class. The repository states no origin and no licence, so this project never ships its images. The "
+        "folders whose grapheme was read with confidence from the images become competition graphemes (a "
+        "conjunct root, some with ra-phala); the rest are left out. Images are scaled to the competition's "
+        "sizes, placed, blurred and shaded like `import banglalekha`. Writes train.csv (ids CMP_<folder>_<index>), "
+        "train_image_data_<i>.parquet, sources.csv and import.json to OUT; then `bengaliai prepare --input OUT "
+        "--splits train`. Its rows are bare roots or ra-phala forms; with --roots-only only the bare roots, as "
+        "`synth --roots-from` needs them.",
     )
+    _add_import_options(p, "the folder holding the class folders 1/ .. 168/")
     p.add_argument(
-        "--limit-per-class", type=_positive_int, default=None, metavar="N",
-        help="at most N images per class, evenly spaced in file-name order (default: all)",
+        "--roots-only", action="store_true",
+        help="keep only the folders of bare conjunct roots (no ra-phala forms): the folder `synth --roots-from` "
+        "takes, beside BanglaLekha's letters",
     )
-    p.set_defaults(handler=_run_import_banglalekha)
 
 
 def _run_prepare(args: argparse.Namespace) -> None:

@@ -50,6 +50,9 @@ class LetterformConfig:
     # the font's matra spans, and how far past them (a share of the root's width, per side, half the time).
     matra_p: float = 0.7
     matra_extend: tuple[float, float] = (0.0, 0.25)
+    # Writers keep signs close: the gap between a sign that lies wholly beside, above or below the root's
+    # box and that box, as the font's layout scaled to the root gives it, is multiplied by a draw of this.
+    sign_gap: tuple[float, float] = (1.0, 1.0)
     blur_sigma: tuple[float, float] = (0.4, 0.8)
 
     def __post_init__(self) -> None:
@@ -58,7 +61,7 @@ class LetterformConfig:
                 raise BengaliaiError(
                     f"letterform config: {name} is a share, within [0, 1]; got {getattr(self, name)}"
                 )
-        for name in ("pen_scale", "blur_sigma", "matra_extend"):
+        for name in ("pen_scale", "blur_sigma", "matra_extend", "sign_gap"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise BengaliaiError(f"letterform config: {name} is a (low, high) range; got {[low, high]}")
@@ -195,9 +198,13 @@ def compose_signs(root: RealRoot, signs: Signs, rng: np.random.Generator, c: Let
         centre = links.reshape(-1, 2).mean(axis=0)
         angle = math.radians(rng.normal(0.0, c.rotation_std_deg))
         rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], dtype=np.float32)
-        # The sign's place follows the box mapping; its shape is stretched at most max_anisotropy.
+        # The sign's place follows the box mapping (its gap to the root's box narrowed by sign_gap); its
+        # shape is stretched at most max_anisotropy.
+        shape = ((links - centre) * stretch) @ rot.T
         target = place(centre)
-        strokes.append(((links - centre) * stretch) @ rot.T + target)
+        if tuple(c.sign_gap) != (1.0, 1.0):  # no draw at the default, so its images stay as they were
+            target = _closer(target, shape, root.box, rng.uniform(*c.sign_gap))
+        strokes.append(shape + target)
         if anchor is not None and rng.random() < c.join_p:
             start = ((anchor - centre) * stretch) @ rot.T + target
             distance = np.hypot(*(real - start).T)
@@ -229,6 +236,22 @@ def compose_signs(root: RealRoot, signs: Signs, rng: np.random.Generator, c: Let
     ink[inside] |= root.ink.astype(bool)
     image = np.minimum(frame, root.paper - (root.paper - root.level) * alpha)
     return _fit(image, ink, (int(low[1]), int(low[0])), root.paper)
+
+
+def _closer(target: np.ndarray, shape: np.ndarray, box: tuple[int, int, int, int], factor: float) -> np.ndarray:
+    """``target`` (a sign's centre) moved so that the gap between the sign (``shape`` around it) and
+    ``box`` is ``factor`` times what it was, on each axis where the sign lies wholly outside the box."""
+    if factor == 1.0:
+        return target
+    moved = target.copy()
+    for axis in (0, 1):
+        low, high = float(shape[..., axis].min()) + target[axis], float(shape[..., axis].max()) + target[axis]
+        box_low, box_high = box[axis], box[axis + 2]
+        if low > box_high:  # right of (or below) the box
+            moved[axis] -= (1.0 - factor) * (low - box_high)
+        elif high < box_low:  # left of (or above) the box
+            moved[axis] += (1.0 - factor) * (box_low - high)
+    return moved
 
 
 def _matching_matras(root: RealRoot, signs: Signs) -> bool:

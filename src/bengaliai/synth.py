@@ -9,9 +9,10 @@ generator seeded by (seed, split, index), so the same seed gives the same bytes 
 number of worker processes. Each image file is written as soon as its images are rendered, so
 memory stays at about two image files' worth of pixels.
 
-With ``roots_from`` (a folder of handwritten bare roots, e.g. from ``bengaliai import
-banglalekha``), a grapheme whose root has samples is drawn on one of them with its signs redrawn by
-pen (``bengaliai.letterforms``); the others are font-rendered exactly as without it. Such a set is
+With ``roots_from`` (one or several folders of handwritten bare roots, e.g. from ``bengaliai
+import banglalekha`` and a compound-character import, pooled by ``bengaliai.rootbank.RootBank``), a
+grapheme whose root has samples in any of them is drawn on one with its signs redrawn by pen
+(``bengaliai.letterforms``); the others are font-rendered exactly as without it. Such a set is
 meant as an extra training source, so ``id_prefix`` keeps its ids apart from a main set's.
 """
 
@@ -42,7 +43,7 @@ from bengaliai.labels import make_test_rows
 from bengaliai.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.parquet_images import write_image_parquet
 from bengaliai.render import RenderConfig, Renderer
-from bengaliai.rootbank import RootBank
+from bengaliai.rootbank import Folders, RootBank
 from bengaliai.unseen import UnseenPool, shapeable_unseen, unseen_triples
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,7 @@ def synthesize(
     workers: int,
     config: RenderConfig | None = None,
     unseen_fraction: float = 0.15,
-    roots_from: Path | None = None,
+    roots_from: Folders | None = None,
     letterforms: LetterformConfig | None = None,
     id_prefix: str = DEFAULT_ID_PREFIX,
     graphemes: str = "seen",
@@ -315,12 +316,13 @@ def synthesize(
 
     Overwrites a dataset already there. ``unseen_fraction`` of the test images show graphemes
     that are not in the training set (see ``unseen_triples`` for which). ``roots_from`` draws
-    graphemes on the handwritten roots of that folder (settings ``letterforms``), see the module
-    docstring; synth.json then counts how many images were drawn on real roots and why the rest
-    were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``). ``graphemes`` says which graphemes
-    the train split shows (``GRAPHEME_MODES``); synth.json records it, the unseen pool (candidates,
-    how many each font failed) and the number of distinct graphemes drawn. Training graphemes whose
-    triple is in ``skip`` (``folds.held_out_triples``) are not drawn; synth.json counts them.
+    graphemes on the handwritten roots of that folder, or of several folders pooled (settings
+    ``letterforms``), see the module docstring; synth.json then counts how many images were drawn
+    on real roots and why the rest were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``).
+    ``graphemes`` says which graphemes the train split shows (``GRAPHEME_MODES``); synth.json records
+    it, the unseen pool (candidates, how many each font failed) and the number of distinct graphemes
+    drawn. Training graphemes whose triple is in ``skip`` (``folds.held_out_triples``) are not
+    drawn; synth.json counts them.
     """
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
@@ -334,8 +336,8 @@ def synthesize(
     Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
     sources = None
     if roots_from is not None:
-        # Indexes the folder (and prepares its raw cache if needed) before anything is written.
-        sources = _Letterforms(RootBank(Path(roots_from), workers), letterforms or LetterformConfig())
+        # Indexes the folders (and prepares their raw caches if needed) before anything is written.
+        sources = _Letterforms(RootBank(roots_from, workers), letterforms or LetterformConfig())
     unseen_share = GRAPHEME_MODES[graphemes]
     # The shaping check reads every font with fontTools: it too fails before anything is written.
     pool = shapeable_unseen(tuple(config.fonts)) if unseen_share > 0 else None

@@ -1,0 +1,49 @@
+"""``bengaliai import compounds``: handwritten conjuncts (compound characters) as competition training data.
+
+The ``data/`` folder of github.com/ShahrearBinAmin/Bangla-OCR-Dataset (commit 03b188c9) holds 32,724
+small JPEGs (42x28 px, dark ink on white, 100-250 per class) of handwritten Bengali compound
+characters in 164 numbered class folders (1-168; 43-46 absent), apparently ordered by how common the
+conjunct is (1 প্র, 3 ক্ষ, 5 ন্দ). The repository names neither the dataset's origin nor a licence and
+ships no class list, so the project never ships its images and keeps its own folder -> grapheme map
+(``competition.COMPOUND_GRAPHEMES``), read from the images class by class (see that map for how).
+Folders whose reading is not sure are left out.
+
+Each image becomes a grapheme (root, vowel, consonant): mostly a conjunct root alone, some with
+ra-phala (প্র = root প, consonant diacritic 5). The ink is about 24 px high and 1.6 px thick, so
+``placement`` scales it by 2.9-4.1 (70-100 px high, strokes 4-6 px) into the 137x236 frame. Ids are
+``CMP_<folder>_<i>``. The import is ``folder_import.import_folders``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bengaliai.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES
+from bengaliai.folder_import import MAX_ROWS_PER_FILE, FolderDataset, import_folders
+from bengaliai.placement import PlacementConfig
+
+ID_PREFIX = "CMP"
+
+COMPOUNDS = FolderDataset(
+    name="handwritten compound characters (github.com/ShahrearBinAmin/Bangla-OCR-Dataset, data/)",
+    command="import compounds",
+    folders=COMPOUND_FOLDERS,
+    labels=COMPOUND_GRAPHEMES,
+    id_prefix=ID_PREFIX,
+    suffixes=(".jpg", ".jpeg", ".png"),
+    placement=PlacementConfig(scale=(2.9, 4.1)),
+)
+
+
+def import_compounds(
+    src: Path,
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit_per_class: int | None = None,
+    config: PlacementConfig | None = None,
+    max_rows_per_file: int = MAX_ROWS_PER_FILE,
+) -> dict[str, Any]:
+    """Write the labelled class folders of the compound set at SRC (the folder holding 1/ .. 168/) into OUT."""
+    return import_folders(COMPOUNDS, src, out, seed, workers, limit_per_class, config, max_rows_per_file)
