@@ -19,6 +19,7 @@ from bengaliai.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES, HEIGHT, 
 from bengaliai.compounds import COMPOUNDS, import_compounds
 from bengaliai.errors import DataError
 from bengaliai.parquet_images import read_images
+from bengaliai.placement import stroke_thickness
 
 BARE = min(f for f, (_, v, c) in COMPOUND_GRAPHEMES.items() if v == 0 and c == 0)
 RA_PHALA = min(f for f, (_, _, c) in COMPOUND_GRAPHEMES.items() if c == 5)
@@ -74,7 +75,27 @@ def test_imports_labelled_folders_with_their_triples(tmp_path: Path) -> None:
     for image in images:  # dark ink on light paper, scaled up from 28 px to the competition's sizes
         assert np.median(image) >= 245
         ys, _ = np.nonzero(image < 160)
-        assert 28 * COMPOUNDS.placement.scale[0] * 0.6 <= np.ptp(ys) + 1 <= COMPOUNDS.placement.max_box[0] + 2
+        low = 28 * COMPOUNDS.placement.upsample * COMPOUNDS.placement.scale[0] * 0.6
+        assert low <= np.ptp(ys) + 1 <= COMPOUNDS.placement.max_box[0] + 2
+
+
+def test_a_faint_one_pixel_stroke_stays_whole(tmp_path: Path) -> None:
+    # The dataset's strokes are 1-2 px of grey in a 42x28 JPEG: thresholded at that size, a faint diagonal
+    # loses pixels and its scaled outline breaks into dashes. Enlarged first and thresholded near the
+    # paper, it is one stroke of the aimed thickness.
+    image = np.full((28, 42), 255, dtype=np.uint8)
+    cv2.line(image, (3, 3), (38, 24), 150, 1, cv2.LINE_AA)
+    cv2.line(image, (3, 24), (20, 3), 60, 1, cv2.LINE_AA)
+    (tmp_path / "src" / str(BARE)).mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "src" / str(BARE) / "a.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    import_compounds(tmp_path / "src", tmp_path / "out", seed=3)
+    _, images = read_images(tmp_path / "out" / "train_image_data_0.parquet")
+    ink = (images[0] < 160).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=4)
+    assert n - 1 == 1, f"the strokes broke into {n - 1} pieces"
+    ys, xs = np.nonzero(ink)
+    assert np.ptp(xs) + 1 >= 90  # the faint diagonal (35 px wide) is there, not only the dark one (17 px)
+    assert 3.0 <= stroke_thickness(ink > 0) <= 7.5
 
 
 def test_a_missing_folder_or_no_labelled_class_is_one_clear_error(tmp_path: Path) -> None:

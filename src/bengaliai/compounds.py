@@ -9,9 +9,10 @@ ships no class list, so the project never ships its images and keeps its own fol
 Folders whose reading is not sure are left out.
 
 Each image becomes a grapheme (root, vowel, consonant): mostly a conjunct root alone, some with
-ra-phala (প্র = root প, consonant diacritic 5). The ink is about 24 px high and 1.6 px thick, so
-``placement`` scales it by 2.9-4.1 (70-100 px high, strokes 4-6 px) into the 137x236 frame. Ids are
-``CMP_<folder>_<i>``. The import is ``folder_import.import_folders``.
+ra-phala (প্র = root প, consonant diacritic 5). The ink is about 24 px high and 1.6 px thick: each
+image is enlarged 4 times (bicubic) and its ink thresholded near the paper (grey 200), so the thin,
+faint JPEG strokes stay whole and smooth instead of breaking into dashes, and ``placement`` scales that
+by 0.72-1.03 (70-100 px high, strokes thinned to 4-6 px) into the 137x236 frame. Ids are ``CMP_<folder>_<i>``. The import is ``folder_import.import_folders``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ COMPOUNDS = FolderDataset(
     labels=COMPOUND_GRAPHEMES,
     id_prefix=ID_PREFIX,
     suffixes=(".jpg", ".jpeg", ".png"),
-    placement=PlacementConfig(scale=(2.9, 4.1)),
+    placement=PlacementConfig(scale=(0.725, 1.025), upsample=4, ink_threshold=200),
 )
 
 

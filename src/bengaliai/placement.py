@@ -52,6 +52,13 @@ class PlacementConfig:
     paper_gradient: float = 3.0  # at most this many grey levels of change across the frame
     noise: tuple[float, float] = (0.5, 2.0)  # sd of the per-pixel noise of the paper
     speck_fraction: float = 0.004  # ink components smaller than this share of the ink are dropped
+    # The source image is enlarged this many times (bicubic, in grey) before its ink is thresholded: a small
+    # anti-aliased scan (strokes of 1-2 px) keeps smooth, unbroken strokes, where thresholding it first
+    # leaves one-pixel diagonals that the scaled outline breaks into dashes. ``scale`` applies after it.
+    upsample: int = 1
+    # Grey levels above this (after inverting light ink on dark paper) are paper; faint thin strokes of a
+    # small JPEG need a threshold nearer the paper to stay whole (placement then thins them to ``stroke``).
+    ink_threshold: int = 127
 
 
 
