@@ -16,8 +16,9 @@ import pytest
 
 from bengaliai.cli import main
 from bengaliai.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES, HEIGHT, LABEL_STRINGS, N_CLASSES, WIDTH
-from bengaliai.compounds import COMPOUNDS, import_compounds
+from bengaliai.compounds import COMPOUNDS
 from bengaliai.errors import DataError
+from bengaliai.folder_import import import_folders
 from bengaliai.parquet_images import read_images
 from bengaliai.placement import stroke_thickness
 
@@ -58,7 +59,7 @@ def test_imports_labelled_folders_with_their_triples(tmp_path: Path) -> None:
     if UNLABELLED is not None:
         layout[str(UNLABELLED)] = 2
     src = make_dataset(tmp_path / "src", layout)
-    manifest = import_compounds(src, tmp_path / "out", seed=1)
+    manifest = import_folders(COMPOUNDS, src, tmp_path / "out", seed=1)
     train = pd.read_csv(tmp_path / "out" / "train.csv", dtype={"grapheme": str})
     expected = [COMPOUND_GRAPHEMES[RA_PHALA]] * 2 + [COMPOUND_GRAPHEMES[BARE]] * 3
     if RA_PHALA > BARE:
@@ -88,7 +89,7 @@ def test_a_faint_one_pixel_stroke_stays_whole(tmp_path: Path) -> None:
     cv2.line(image, (3, 24), (20, 3), 60, 1, cv2.LINE_AA)
     (tmp_path / "src" / str(BARE)).mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "src" / str(BARE) / "a.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 75])
-    import_compounds(tmp_path / "src", tmp_path / "out", seed=3)
+    import_folders(COMPOUNDS, tmp_path / "src", tmp_path / "out", seed=3)
     _, images = read_images(tmp_path / "out" / "train_image_data_0.parquet")
     ink = (images[0] < 160).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=4)
@@ -100,10 +101,10 @@ def test_a_faint_one_pixel_stroke_stays_whole(tmp_path: Path) -> None:
 
 def test_a_missing_folder_or_no_labelled_class_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a folder; expected the handwritten compound characters"):
-        import_compounds(tmp_path / "none", tmp_path / "out")
+        import_folders(COMPOUNDS, tmp_path / "none", tmp_path / "out")
     src = make_dataset(tmp_path / "src", {"999": 1})
     with pytest.raises(DataError, match="no folder of a labelled grapheme class"):
-        import_compounds(src, tmp_path / "out")
+        import_folders(COMPOUNDS, src, tmp_path / "out")
 
 
 def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
@@ -111,7 +112,7 @@ def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
     bad = src / str(BARE) / f"{BARE}-001.jpg"
     bad.write_bytes(b"\xff\xd8\xff truncated")
     with pytest.raises(DataError, match=f"{bad}: not a readable image"):
-        import_compounds(src, tmp_path / "out")
+        import_folders(COMPOUNDS, src, tmp_path / "out")
 
 
 def test_cli_imports_compounds_and_roots_only_leaves_out_the_ra_phala_forms(tmp_path: Path) -> None:

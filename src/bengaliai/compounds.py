@@ -12,16 +12,14 @@ Each image becomes a grapheme (root, vowel, consonant): mostly a conjunct root a
 ra-phala (প্র = root প, consonant diacritic 5). The ink is about 24 px high and 1.6 px thick: each
 image is enlarged 4 times (bicubic) and its ink thresholded near the paper (grey 200), so the thin,
 faint JPEG strokes stay whole and smooth instead of breaking into dashes, and ``placement`` scales that
-by 0.72-1.03 (70-100 px high, strokes thinned to 4-6 px) into the 137x236 frame. Ids are ``CMP_<folder>_<i>``. The import is ``folder_import.import_folders``.
+by 0.72-1.03 (70-100 px high, strokes thinned to 4-6 px) into the 137x236 frame. Ids are
+``CMP_<folder>_<i>``. The import is ``folder_import.import_folders(COMPOUNDS, ...)``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from bengaliai.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES
-from bengaliai.folder_import import MAX_ROWS_PER_FILE, FolderDataset, import_folders
+from bengaliai.folder_import import FolderDataset
 from bengaliai.placement import PlacementConfig
 
 ID_PREFIX = "CMP"
@@ -36,15 +34,3 @@ COMPOUNDS = FolderDataset(
     placement=PlacementConfig(scale=(0.725, 1.025), upsample=4, ink_threshold=200),
 )
 
-
-def import_compounds(
-    src: Path,
-    out: Path,
-    seed: int = 0,
-    workers: int = 1,
-    limit_per_class: int | None = None,
-    config: PlacementConfig | None = None,
-    max_rows_per_file: int = MAX_ROWS_PER_FILE,
-) -> dict[str, Any]:
-    """Write the labelled class folders of the compound set at SRC (the folder holding 1/ .. 168/) into OUT."""
-    return import_folders(COMPOUNDS, src, out, seed, workers, limit_per_class, config, max_rows_per_file)
