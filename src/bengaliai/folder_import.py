@@ -91,12 +91,11 @@ def image_rng(seed: int, folder: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed % 2**64, folder, index])
 
 
-def read_character(
-    path: Path, speck_fraction: float = PlacementConfig.speck_fraction, upsample: int = 1, threshold: int = 127
-) -> np.ndarray:
-    """The ink of one dataset image as a bool mask cropped to its box, the image first enlarged
-    ``upsample`` times (bicubic); dark ink is at most ``threshold`` (light ink at least ``255 - threshold``).
-    DataError naming the file if unusable."""
+def read_character(path: Path, config: PlacementConfig = PlacementConfig()) -> np.ndarray:
+    """The ink of one dataset image as a bool mask cropped to its box: the image enlarged
+    ``config.upsample`` times (bicubic), dark ink at most ``config.ink_threshold`` (light ink at least
+    255 minus it), specks under ``config.speck_fraction`` of the ink dropped. DataError naming the file
+    if unusable."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
@@ -104,18 +103,19 @@ def read_character(
     image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if image is None:
         raise DataError(path, "not a readable image (corrupt, or not a PNG or JPEG)")
-    if upsample > 1:
-        image = cv2.resize(image, None, fx=upsample, fy=upsample, interpolation=cv2.INTER_CUBIC)
+    if config.upsample > 1:
+        image = cv2.resize(image, None, fx=config.upsample, fy=config.upsample, interpolation=cv2.INTER_CUBIC)
     light = image > 127
     border = np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]])
     # Dark ink on light paper when the border is mostly light; either way the ink lies at least
-    # 255 - threshold grey levels from white paper (black paper).
+    # 255 - ink_threshold grey levels from white paper (black paper).
+    threshold = config.ink_threshold
     ink = image <= threshold if border.mean() > 0.5 else image >= 255 - threshold
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     if not areas.size:
         raise DataError(path, "no ink in the image")
-    kept = np.flatnonzero(areas >= speck_fraction * areas.sum()) + 1
+    kept = np.flatnonzero(areas >= config.speck_fraction * areas.sum()) + 1
     if len(kept) < n - 1:
         ink = np.isin(labels, kept)
     ys, xs = np.nonzero(ink)
@@ -200,7 +200,7 @@ def _place_chunk(
     images = np.empty((len(task), HEIGHT, WIDTH), dtype=np.uint8)
     for row, (folder, index, path) in enumerate(task):
         try:
-            ink = read_character(Path(path), config.speck_fraction, config.upsample, config.ink_threshold)
+            ink = read_character(Path(path), config)
         except DataError as error:  # returned, not raised: the pool cannot pickle a DataError
             return (str(error.path), error.problem)
         images[row] = place_character(ink, image_rng(seed, folder, index), config)
