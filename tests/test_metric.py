@@ -75,6 +75,46 @@ def test_class_only_predicted_counts_as_zero_recall() -> None:
     assert macro_recall([0, 1, 1], [0, 1, 2]) == pytest.approx(1.5 / 3)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_recall_over_the_true_classes_equals_sklearn_with_those_labels(seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    n_classes = int(rng.integers(2, 60))
+    y_true = random_labels(rng, int(rng.integers(1, 300)), n_classes)
+    y_pred = np.where(rng.random(len(y_true)) < 0.5, y_true, rng.integers(0, n_classes + 5, len(y_true)))
+    y_pred[0] = n_classes + 3
+    expected = float(recall_score(y_true, y_pred, labels=np.unique(y_true), average="macro"))
+    assert macro_recall(y_true, y_pred, "true") == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_subset_scores_as_it_counts_inside_a_set_with_every_class() -> None:
+    # A subset of 4 images of classes 0 and 1, two of them misread as classes 2 and 3 that it does not hold.
+    subset_true, subset_pred = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 3])
+    # Inside a test set where classes 2 and 3 occur (read right), the misreads cost only classes 0 and 1:
+    # class 0's recall is 1/2, class 1's is 1/2, classes 2 and 3 keep recall 1.
+    rest = np.array([2, 2, 3, 3])
+    whole = macro_recall(np.concatenate([subset_true, rest]), np.concatenate([subset_pred, rest]))
+    assert whole == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+    assert macro_recall(subset_true, subset_pred, "true") == pytest.approx(0.5)  # what the subset loses
+    assert macro_recall(subset_true, subset_pred) == pytest.approx(1 / 4)  # union: 2 and 3 enter at recall 0
+    # The union figure falls with the variety of the mistakes, the true-class one does not.
+    assert macro_recall(subset_true, np.array([0, 2, 1, 2])) == pytest.approx(1 / 3)
+    assert macro_recall(subset_true, np.array([0, 2, 1, 2]), "true") == pytest.approx(0.5)
+
+
+def test_competition_score_over_true_classes() -> None:
+    y_true = {c: np.array([0, 0, 1, 1]) for c in COMPONENTS}
+    y_pred = {**y_true, "grapheme_root": np.array([0, 5, 1, 1])}
+    held = competition_score(y_true, y_pred, "true")
+    assert held.grapheme_root == pytest.approx(0.75)
+    assert held.score == pytest.approx((2 * 0.75 + 1 + 1) / 4)
+    assert competition_score(y_true, y_pred).grapheme_root == pytest.approx(1.5 / 3)
+
+
+def test_unknown_class_set_is_refused() -> None:
+    with pytest.raises(BengaliaiError, match="classes must be one of"):
+        macro_recall([0], [0], "all")  # type: ignore[arg-type]
+
+
 def test_wrong_vowel_costs_half_a_wrong_root() -> None:
     y_true = {c: np.array([0, 1]) for c in COMPONENTS}
     wrong_root = {**y_true, "grapheme_root": np.array([0, 0])}

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from bengaliai.competition import COMPONENTS
+from bengaliai.metric import competition_score
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
 CODE_KEYS = {"cell_type", "execution_count", "id", "metadata", "outputs", "source"}
@@ -183,6 +184,9 @@ def test_notebook_counts_unseen_images_once_and_shows_the_oof_report(
     scores = ns["oof_scores"]
     assert scores.loc["unseen", "images"] == oof["unseen"].sum() > 0
     assert scores.loc["seen", "images"] + scores.loc["unseen", "images"] == scores.loc["all", "images"] == len(oof)
+    unseen_rows = oof[oof["unseen"]]
+    held = competition_score(unseen_rows, {c: unseen_rows[f"predicted_{c}"] for c in COMPONENTS}, "true")
+    assert scores.loc["unseen", "score"] == pytest.approx(held.score)  # over the classes the group holds
 
     best = ns["best_scores"]
     assert list(best.index) == [0, 1, 2]

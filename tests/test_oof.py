@@ -84,6 +84,13 @@ def test_each_image_is_taken_from_its_own_fold_including_unseen(three_folds: tup
     assert report.seen is not None and report.unseen is not None
     assert report.seen.score == pytest.approx(1.0) and report.unseen.score == pytest.approx(1.0)
     assert report.fold_scores == pytest.approx({0: 1.0, 1: 1.0, 2: 1.0})
+    # Each fold's model also read the two held-out images of the other folds, wrongly (root 0 for 38):
+    # over every held-out image, root recall 1/3 per fold.
+    assert sorted(report.held_out_by_fold) == [0, 1, 2]
+    for score, n in report.held_out_by_fold.values():
+        assert n == 3 and score.grapheme_root == pytest.approx(1 / 3)
+    assert report.held_out_mean == pytest.approx((2 / 3 + 1 + 1) / 4)
+    assert "every held-out image (3) under each fold's model: 0 0.6667 (root 0.3333)" in report.summary()
 
 
 def test_folds_without_oof_are_left_out(three_folds: tuple[Path, Path, pd.DataFrame]) -> None:
@@ -288,3 +295,28 @@ def test_a_gain_below_the_noise_keeps_alpha_zero() -> None:
     assert best > 0 and scores[best] > scores[0.0]
     kept, _ = tune_alpha(probs, y_true, counts, min_gain=scores[best] - scores[0.0] + 1e-9)
     assert kept == 0.0
+
+
+def test_held_out_graphemes_are_scored_over_the_classes_they_hold(tmp_path: Path) -> None:
+    """Four unseen images of root 38, two misread as roots 13 and 22 that the seen images hold and
+    read right: the unseen root recall is 0.5 (the misreads cost root 38 only), where sklearn's
+    default union would add 13 and 22 at recall 0 and give 1/6."""
+    input_dir, experiment = tmp_path / "input", tmp_path / "runs" / "groups"
+    roots = [13, 22] * 4 + [38] * 4
+    unseen = [False] * 8 + [True] * 4
+    write_input(input_dir, roots, [i % 2 for i in range(12)], unseen)
+    predicted = {8: 13, 10: 22}  # two of the unseen images misread
+    for fold in range(2):
+        rows = list(range(fold, 12, 2))
+        write_fold(experiment, fold, input_dir, [f"Train_{i}" for i in rows],
+                   np.array([predicted.get(i, roots[i]) for i in rows]))
+    report = evaluate_oof(experiment)
+    assert report.unseen is not None and report.seen is not None
+    assert report.unseen.grapheme_root == pytest.approx(0.5)
+    assert report.unseen.score == pytest.approx((2 * 0.5 + 1 + 1) / 4)
+    assert report.seen.score == pytest.approx(1.0)
+    # The whole set is scored as the host did: root 38 at recall 0.5, 13 and 22 at 1.
+    assert report.recalls["grapheme_root"] == pytest.approx((1 + 1 + 0.5) / 3)
+    saved = read_oof_report(experiment)
+    assert saved is not None and saved["group_classes"] == "true"
+    assert "each group's recall over the classes it holds" in report.summary()

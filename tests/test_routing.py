@@ -70,6 +70,11 @@ def test_the_fast_score_is_the_competition_metric() -> None:
     predicted = np.where(rng.random((500, 3)) < 0.7, truth, np.column_stack(
         [rng.integers(0, 168, 500), rng.integers(0, 11, 500), rng.integers(0, 7, 500)]))
     assert competition_score_fast(truth, predicted) == pytest.approx(competition_score(truth, predicted).score)
+    for classes in ("union", "true"):
+        fast = competition_score_fast(truth, predicted, classes)
+        assert fast == pytest.approx(competition_score(truth, predicted, classes).score)
+    # roots 0..19 are true, predictions reach up to 167: the two averages differ
+    assert competition_score_fast(truth, predicted, "true") > competition_score_fast(truth, predicted) + 0.05
 
 
 def _separable(n_seen: int = 60, n_unseen: int = 20, seed: int = 0) -> tuple[dict, dict, dict, np.ndarray]:

@@ -60,8 +60,9 @@ def add_oof(sub: Subcommands) -> None:
         "oof",
         help="score an experiment out of fold and tune the prior correction",
         description="Gather the out-of-fold probabilities of runs/<experiment>/fold*/oof.npz (each image from its "
-        "own fold), score them with the competition metric (overall, per component, seen and unseen graphemes, "
-        "per fold), tune the prior-correction alpha and, for runs with the auxiliary grapheme head "
+        "own fold), score them with the competition metric (overall, per component, per fold, and seen and unseen "
+        "graphemes apart, each over the classes it holds; held-out graphemes also on every held-out image each "
+        "fold's model read), tune the prior-correction alpha and, for runs with the auxiliary grapheme head "
         "(model.aux_graphemes=true) on folds with unseen graphemes, the seen/unseen routing score and threshold, "
         "and write runs/<experiment>/oof.json and per_class_recall.png (the weakest classes). predict and kernel "
         "read the tuned alpha and routing from oof.json.",

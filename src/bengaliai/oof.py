@@ -16,7 +16,7 @@ compute_oof is the same evaluation in memory (the leaderboard's).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from bengaliai.fileio import write_json
 from bengaliai.folds import align_folds, read_folds
 from bengaliai.heads import ALL, per_source
 from bengaliai.labels import read_train_labels
-from bengaliai.metric import Score, competition_score
+from bengaliai.metric import Classes, Score, competition_score
 from bengaliai.oof_report import OOF_JSON, OofReport, edge_warning
 from bengaliai.plots import plot_per_class_recall
 from bengaliai.priors import apply_prior, class_counts, tune_alpha
@@ -60,6 +60,8 @@ class _Oof:
     y_true: dict[str, np.ndarray]
     n_left_out: int
     aux: dict[str, np.ndarray] | None = None  # routing.AUX_KEYS, when every fold's oof.npz has them
+    # Each fold's model on every held-out image it validated (all of them, not only its own fold's share).
+    held_out_by_fold: dict[int, tuple[Score, int]] = field(default_factory=dict)
 
 
 def gather_oof(
@@ -70,6 +72,8 @@ def gather_oof(
     row_of = pd.Series(np.arange(len(labels)), index=labels["image_id"].to_numpy())
     own_fold = table["fold"].to_numpy()
     taken_rows, taken_probs, taken_aux = [], [], []
+    unseen_all = table["unseen"].to_numpy(dtype=bool)
+    held_out_by_fold: dict[int, tuple[Score, int]] = {}
     for fold, path in npz_paths.items():
         ids, probs, aux = _read_npz(path)
         missing = ids[~pd.Index(ids).isin(row_of.index)]  # hashed: np.isin compares string ids pair by pair
@@ -79,6 +83,11 @@ def gather_oof(
                                   "the fold was trained on other data (pass the input folder it was trained on)")
         rows = row_of.loc[ids].to_numpy()
         own = own_fold[rows] == fold
+        held = unseen_all[rows]
+        if held.any():
+            held_out_by_fold[fold] = (competition_score(
+                {name: labels[name].to_numpy()[rows[held]] for name in COMPONENTS},
+                {name: probs[name][held].argmax(axis=1) for name in COMPONENTS}, "true"), int(held.sum()))
         if not own.any():
             log.warning("%s: none of its images has fold %d in %s; were the folds remade?", path, fold, folds_csv)
         taken_rows.append(rows[own])
@@ -105,6 +114,7 @@ def gather_oof(
         y_true={name: labels[name].to_numpy()[rows] for name in COMPONENTS},
         n_left_out=n_left_out,
         aux=aux,
+        held_out_by_fold=held_out_by_fold,
     )
 
 
@@ -133,12 +143,20 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, 
     return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}, aux
 
 
-def _score(oof: _Oof, mask: np.ndarray, probabilities: dict[str, np.ndarray] | None = None) -> Score:
+def _score(
+    oof: _Oof, mask: np.ndarray, probabilities: dict[str, np.ndarray] | None = None, classes: Classes = "union"
+) -> Score:
     probabilities = oof.probabilities if probabilities is None else probabilities
     return competition_score(
         {name: oof.y_true[name][mask] for name in COMPONENTS},
         {name: probabilities[name][mask].argmax(axis=1) for name in COMPONENTS},
+        classes,
     )
+
+
+def _subset(oof: _Oof, mask: np.ndarray, probabilities: dict[str, np.ndarray] | None = None) -> Score:
+    """The seen or unseen images apart, over the classes they hold (metric's module docstring)."""
+    return _score(oof, mask, probabilities, "true")
 
 
 def compute_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofReport:
@@ -193,15 +211,15 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
     overall = _score(oof, everything)
     seen = unseen = None
     if oof.unseen.any():
-        seen = _score(oof, ~oof.unseen) if (~oof.unseen).any() else None
-        unseen = _score(oof, oof.unseen)
+        seen = _subset(oof, ~oof.unseen) if (~oof.unseen).any() else None
+        unseen = _subset(oof, oof.unseen)
     fold_scores = {int(k): _score(oof, oof.fold == k).score for k in np.unique(oof.fold)}
     counts = class_counts(labels)
     alpha, by_alpha = tune_alpha(oof.probabilities, oof.y_true, counts)
     seen_prior = unseen_prior = None
     if seen is not None and unseen is not None and alpha > 0:
         corrected = apply_prior(oof.probabilities, counts, alpha)
-        seen_prior, unseen_prior = _score(oof, ~oof.unseen, corrected), _score(oof, oof.unseen, corrected)
+        seen_prior, unseen_prior = _subset(oof, ~oof.unseen, corrected), _subset(oof, oof.unseen, corrected)
     routing, routing_note = None, ""
     if oof.aux is None:
         routing_note = "the folds have no auxiliary grapheme head (model.aux_graphemes=true)"
@@ -237,6 +255,7 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
         routing_note=routing_note,
         seen_with_prior=seen_prior,
         unseen_with_prior=unseen_prior,
+        held_out_by_fold=oof.held_out_by_fold,
     )
     return report, oof
 

@@ -22,6 +22,10 @@ from bengaliai.runinfo import file_fingerprint, recorded_inputs
 OOF_JSON = "oof.json"
 # A drop of the unseen graphemes' score under the prior correction worth a note in the summary.
 UNSEEN_COST = 0.01
+# How the seen and unseen groups are scored (metric.Classes): recall averaged over the classes each
+# group holds, as each group would count inside a test set where every class occurs. Reports written
+# before 2026-12-03 lack the key: their groups were scored over the union with the predicted classes.
+GROUP_CLASSES = "true"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,16 @@ class OofReport:
     # Seen and unseen images scored with the tuned alpha (None: no unseen images or alpha 0).
     seen_with_prior: Score | None = None
     unseen_with_prior: Score | None = None
+    # Each fold's model on every held-out image (the held-out graphemes are validated by every fold, so
+    # one fold's model reads all of them: about 5x the images of its own fold's share), and their count.
+    held_out_by_fold: dict[int, tuple[Score, int]] = field(default_factory=dict)
+
+    @property
+    def held_out_mean(self) -> float | None:
+        """The mean over folds of each fold's score on every held-out image (None without held-out images)."""
+        if not self.held_out_by_fold:
+            return None
+        return float(sum(score.score for score, _ in self.held_out_by_fold.values()) / len(self.held_out_by_fold))
 
     @property
     def score_with_prior(self) -> float:
@@ -81,6 +95,8 @@ class OofReport:
             "recalls": self.recalls,
             "seen": _score_json(self.seen, self.n_images - self.n_unseen),
             "unseen": _score_json(self.unseen, self.n_unseen),
+            "group_classes": GROUP_CLASSES,
+            "held_out_by_fold": {str(k): _score_json(score, n) for k, (score, n) in self.held_out_by_fold.items()},
             "fold_scores": {str(k): v for k, v in self.fold_scores.items()},
             "prior": {
                 "alpha": self.alpha,
@@ -118,7 +134,14 @@ class OofReport:
         if self.seen is not None or self.unseen is not None:
             parts = [f"{what} {s.score:.4f} (root {s.grapheme_root:.4f})"
                      for what, s in (("seen", self.seen), ("unseen", self.unseen)) if s is not None]
-            lines.append(f"  {', '.join(parts)}; {self.n_unseen} unseen images")
+            lines.append(f"  {', '.join(parts)}; {self.n_unseen} unseen images "
+                         "(each group's recall over the classes it holds)")
+        if self.held_out_by_fold:
+            folds = ", ".join(f"{k} {score.score:.4f} (root {score.grapheme_root:.4f})"
+                              for k, (score, _) in self.held_out_by_fold.items())
+            n = max(n for _, n in self.held_out_by_fold.values())
+            lines.append(f"  every held-out image ({n}) under each fold's model: {folds}"
+                         + (f"; mean {self.held_out_mean:.4f}" if len(self.held_out_by_fold) > 1 else ""))
         lines.append("  per fold: " + ", ".join(f"{k} {v:.4f}" for k, v in self.fold_scores.items()))
         lines.append(f"  prior correction: alpha {self.alpha:g} scores {self.score_with_prior:.4f} "
                      f"({self.score_with_prior - self.score:+.4f} over alpha 0)")

@@ -32,6 +32,7 @@ import torch
 
 from bengaliai.competition import COMPONENTS, METRIC_WEIGHTS, N_CLASSES, seen_graphemes
 from bengaliai.errors import BengaliaiError
+from bengaliai.metric import Classes
 from bengaliai.priors import ALPHA_GRID, MIN_GAIN, apply_prior
 
 log = logging.getLogger(__name__)
@@ -184,16 +185,19 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (_finite_value(v) if isinstance(v, float) else v) for k, v in values.items()}
 
 
-def competition_score_fast(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def competition_score_fast(y_true: np.ndarray, y_pred: np.ndarray, classes: Classes = "union") -> float:
     """metric.competition_score of (N, 3) label arrays with bincounts (the tuning scores thousands of them)."""
     total = 0.0
     for i, (name, weight) in enumerate(zip(COMPONENTS, METRIC_WEIGHTS, strict=True)):
         true, pred = y_true[:, i], y_pred[:, i]
         support = np.bincount(true, minlength=N_CLASSES[name])
         hits = np.bincount(true[true == pred], minlength=N_CLASSES[name])
-        classes = np.count_nonzero((support > 0) | (np.bincount(pred, minlength=N_CLASSES[name]) > 0))
         present = support > 0
-        total += weight * float(np.sum(hits[present] / support[present]) / classes)
+        if classes == "union":
+            averaged = np.count_nonzero(present | (np.bincount(pred, minlength=N_CLASSES[name]) > 0))
+        else:
+            averaged = np.count_nonzero(present)
+        total += weight * float(np.sum(hits[present] / support[present]) / averaged)
     return total / sum(METRIC_WEIGHTS)
 
 
@@ -228,7 +232,7 @@ def tune_routing(
         predicted = np.where(mask[:, None], triples, labels_at(alpha))
         if rows is None:
             return competition_score_fast(truth, predicted)
-        return competition_score_fast(truth[rows], predicted[rows]) if rows.any() else float("nan")
+        return competition_score_fast(truth[rows], predicted[rows], "true") if rows.any() else float("nan")
 
     def best_threshold(values: np.ndarray, alpha: float) -> float:
         grid = np.concatenate([np.unique(np.quantile(values, _QUANTILES, method="lower")), [np.inf]])
