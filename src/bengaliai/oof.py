@@ -3,10 +3,14 @@
 Each image is scored with the probabilities of the fold that validated it as its own (its ``fold``
 in train_folds.csv). Unseen graphemes are validated in every fold, so they occur in every fold's
 ``oof.npz``; they too are taken from their own fold only, so every image counts exactly once, as
-it would in one model's cross-validation. The result, ``runs/<experiment>/oof.json``, also holds
-the prior-correction ``alpha`` and the training class counts that prediction applies at test time,
-the seen/unseen routing tuned on runs with the auxiliary grapheme head (bengaliai.routing: the
-held-out graphemes play the unseen ones), and what it covers: the folds, the fingerprints of the train.csv and folds file it was tuned with,
+it would in one model's cross-validation. Seen and unseen images are also scored apart, each group
+over the classes it holds (``metric``'s module docstring says why), and each fold's model on every
+held-out image it read, five times its own share: the steadier figure for a single-fold run.
+
+The result, ``runs/<experiment>/oof.json``, also holds the prior-correction ``alpha`` and the
+training class counts that prediction applies at test time, the seen/unseen routing tuned on runs
+with the auxiliary grapheme head (bengaliai.routing: the held-out graphemes play the unseen ones),
+and what it covers: the folds, the fingerprints of the train.csv and folds file it was tuned with,
 and the fingerprints each fold recorded when it was trained. Every fold used must still match the
 current train.csv and folds file (runinfo.check_ensemble_inputs): a fold trained on other folds
 would score images it trained on as out of fold. Only ``bengaliai oof`` writes oof.json;
@@ -67,7 +71,10 @@ class _Oof:
 def gather_oof(
     npz_paths: dict[int, Path], labels: pd.DataFrame, folds: pd.DataFrame, train_csv: Path, folds_csv: Path
 ) -> _Oof:
-    """Each image's probabilities from the ``oof.npz`` of its own fold; images of untrained folds are left out."""
+    """Each image's probabilities from the ``oof.npz`` of its own fold; images of untrained folds are left out.
+
+    Also scores each fold's model on every held-out image of its ``oof.npz`` (``held_out_by_fold``).
+    """
     table = align_folds(folds, labels["image_id"], folds_csv)
     row_of = pd.Series(np.arange(len(labels)), index=labels["image_id"].to_numpy())
     own_fold = table["fold"].to_numpy()
