@@ -31,6 +31,9 @@ from bengaliai.errors import BengaliaiError
 # "union": every class in truth or prediction (the host's sklearn default); "true": the truth's classes.
 Classes = Literal["union", "true"]
 CLASS_SETS: tuple[Classes, ...] = ("union", "true")
+# How a group of a validation set is scored (seen and held-out graphemes apart; oof, routing): over the
+# classes it holds, as it would count inside a test set where every class occurs (module docstring).
+GROUP_CLASSES: Classes = "true"
 
 
 @dataclass(frozen=True)

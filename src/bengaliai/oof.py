@@ -33,7 +33,7 @@ from bengaliai.fileio import write_json
 from bengaliai.folds import align_folds, read_folds
 from bengaliai.heads import ALL, per_source
 from bengaliai.labels import read_train_labels
-from bengaliai.metric import Classes, Score, competition_score
+from bengaliai.metric import GROUP_CLASSES, Classes, Score, competition_score
 from bengaliai.oof_report import OOF_JSON, OofReport, edge_warning
 from bengaliai.plots import plot_per_class_recall
 from bengaliai.priors import apply_prior, class_counts, tune_alpha
@@ -94,7 +94,7 @@ def gather_oof(
         if held.any():
             held_out_by_fold[fold] = (competition_score(
                 {name: labels[name].to_numpy()[rows[held]] for name in COMPONENTS},
-                {name: probs[name][held].argmax(axis=1) for name in COMPONENTS}, "true"), int(held.sum()))
+                {name: probs[name][held].argmax(axis=1) for name in COMPONENTS}, GROUP_CLASSES), int(held.sum()))
         if not own.any():
             log.warning("%s: none of its images has fold %d in %s; were the folds remade?", path, fold, folds_csv)
         taken_rows.append(rows[own])
@@ -163,7 +163,7 @@ def _score(
 
 def _subset(oof: _Oof, mask: np.ndarray, probabilities: dict[str, np.ndarray] | None = None) -> Score:
     """The seen or unseen images apart, over the classes they hold (metric's module docstring)."""
-    return _score(oof, mask, probabilities, "true")
+    return _score(oof, mask, probabilities, GROUP_CLASSES)
 
 
 def compute_oof(experiment_dir: Path, input_dir: Path | None = None) -> OofReport:

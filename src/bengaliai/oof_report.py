@@ -15,17 +15,15 @@ from typing import Any
 
 from bengaliai.competition import COMPONENTS
 from bengaliai.errors import DataError
-from bengaliai.metric import Score
+from bengaliai.metric import GROUP_CLASSES, Score
 from bengaliai.routing import RoutingReport
 from bengaliai.runinfo import file_fingerprint, recorded_inputs
 
 OOF_JSON = "oof.json"
 # A drop of the unseen graphemes' score under the prior correction worth a note in the summary.
 UNSEEN_COST = 0.01
-# How the seen and unseen groups are scored (metric.Classes): recall averaged over the classes each
-# group holds, as each group would count inside a test set where every class occurs. Reports written
-# before 2026-12-03 lack the key: their groups were scored over the union with the predicted classes.
-GROUP_CLASSES = "true"
+# oof.json's "group_classes" is metric.GROUP_CLASSES. Reports written before 2026-12-03 lack the key:
+# their groups were scored over the union with the predicted classes.
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import torch
 
 from bengaliai.competition import COMPONENTS, METRIC_WEIGHTS, N_CLASSES, seen_graphemes
 from bengaliai.errors import BengaliaiError
-from bengaliai.metric import Classes
+from bengaliai.metric import GROUP_CLASSES, Classes
 from bengaliai.priors import ALPHA_GRID, MIN_GAIN, apply_prior
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def tune_routing(
         predicted = np.where(mask[:, None], triples, labels_at(alpha))
         if rows is None:
             return competition_score_fast(truth, predicted)
-        return competition_score_fast(truth[rows], predicted[rows], "true") if rows.any() else float("nan")
+        return competition_score_fast(truth[rows], predicted[rows], GROUP_CLASSES) if rows.any() else float("nan")
 
     def best_threshold(values: np.ndarray, alpha: float) -> float:
         grid = np.concatenate([np.unique(np.quantile(values, _QUANTILES, method="lower")), [np.inf]])
