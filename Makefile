@@ -21,9 +21,11 @@ demo: $(STAMP)
 	$(VENV)/bin/bengaliai demo --workdir .
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow" -q
 
 test-all: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -6,7 +6,7 @@
 Three blocks, top to bottom: the prepared images (ink white on black, as the model gets them),
 albumentations' `build_transform` on each uint8 image, and `DeviceAugment` on the float batch. The
 draws differ (two random streams), so compare strength and kind of distortion, not single images.
-Without ``--input`` the images are drawn here: rendered graphemes (`bengaliai.render`, then the
+Without ``--input`` the images are drawn here: rendered graphemes (`bengaliai.synth.render`, then the
 crop of `prepare`) or, with ``--source strokes`` or without raqm, random lines and rings.
 ``--set`` overrides `AugmentConfig` for both paths, e.g. ``--set distort_p=1``.
 """
@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import torch
 
-from bengaliai.augment import AugmentConfig, build_transform
-from bengaliai.augment_device import DeviceAugment
-from bengaliai.config import load_config
-from bengaliai.errors import BengaliaiError
+from bengaliai.core.config import load_config
+from bengaliai.core.errors import BengaliaiError
+from bengaliai.training.augment import AugmentConfig, build_transform
+from bengaliai.training.augment_device import DeviceAugment
 
 log = logging.getLogger(__name__)
 _COLUMNS = 8
@@ -48,10 +48,10 @@ def stroke_images(n: int, size: int, seed: int) -> np.ndarray:
 
 def rendered_images(n: int, size: int, seed: int) -> np.ndarray:
     """uint8 (n, size, size): synthetic graphemes as `bengaliai synth` draws them, cropped as `prepare` does."""
-    from bengaliai.competition import render_text
-    from bengaliai.preprocess import PreprocessConfig, preprocess_batch
-    from bengaliai.render import RenderConfig, Renderer, require_raqm
-    from bengaliai.synth import TRAIN_CODE, image_rng, sample_train
+    from bengaliai.core.competition import render_text
+    from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
+    from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
+    from bengaliai.synth.render import RenderConfig, Renderer, require_raqm
 
     require_raqm()
     renderer = Renderer(RenderConfig())
@@ -82,7 +82,7 @@ def augment_both(images: np.ndarray, config: AugmentConfig, seed: int) -> tuple[
 
 def load_images(args: argparse.Namespace) -> np.ndarray:
     if args.input is not None:
-        from bengaliai.data import open_cache
+        from bengaliai.training.loader import open_cache
 
         store = open_cache(args.input, args.cache, "train")
         return store.gather(np.sort(np.random.default_rng(args.seed).choice(len(store), args.n, replace=False)))

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import cv2
 import torch
-
 from augment_sheet import stroke_images
-from bengaliai.augment import AugmentConfig, build_transform
-from bengaliai.augment_device import DeviceAugment, batch_seed
+
+from bengaliai.training.augment import AugmentConfig, build_transform
+from bengaliai.training.augment_device import DeviceAugment, batch_seed
 
 
 def cpu_model() -> str:

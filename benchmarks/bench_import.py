@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from bengaliai.banglalekha import scan_source
-from bengaliai.competition import BANGLALEKHA_ROOTS, HEIGHT, PIXEL_COLUMNS, WIDTH
+from bengaliai.core.competition import BANGLALEKHA_ROOTS, HEIGHT, PIXEL_COLUMNS, WIDTH
+from bengaliai.handwriting.banglalekha import scan_source
 
 
 def naive_import(src: Path, out: Path, limit_per_class: int, seed: int = 0) -> None:
@@ -63,7 +63,7 @@ def run_child(args: argparse.Namespace) -> None:
     if args.child == "naive":
         naive_import(args.src, out, args.limit_per_class)
     else:
-        from bengaliai.banglalekha import import_banglalekha
+        from bengaliai.handwriting.banglalekha import import_banglalekha
 
         import_banglalekha(args.src, out, seed=0, workers=int(args.child), limit_per_class=args.limit_per_class)
 

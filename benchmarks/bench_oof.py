@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import COMPONENTS, N_CLASSES, TRAIN_CSV
-from bengaliai.folds import FOLDS_CSV
-from bengaliai.oof import gather_oof
+from bengaliai.core.competition import COMPONENTS, N_CLASSES, TRAIN_CSV
+from bengaliai.data.folds import FOLDS_CSV
+from bengaliai.evaluation.oof import gather_oof
 
 
 def make_case(root: Path, n_train: int, n_valid: int) -> tuple[dict[int, Path], pd.DataFrame, pd.DataFrame]:

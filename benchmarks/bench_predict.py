@@ -35,16 +35,16 @@ import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from bengaliai.competition import TEST_CSV, image_parquet_name  # noqa: E402
-from bengaliai.config import to_dict  # noqa: E402
-from bengaliai.precision import resolve_precision  # noqa: E402
-from bengaliai.fileio import write_csv  # noqa: E402
-from bengaliai.labels import make_test_rows  # noqa: E402
-from bengaliai.model import ModelConfig, build_model  # noqa: E402
-from bengaliai.parquet_images import read_images, write_image_parquet  # noqa: E402
-from bengaliai.preprocess import PreprocessConfig  # noqa: E402
-from bengaliai.runinfo import write_run_description  # noqa: E402
-from bengaliai.train import TrainConfig  # noqa: E402
+from bengaliai.compute.precision import resolve_precision  # noqa: E402
+from bengaliai.core.competition import TEST_CSV, image_parquet_name  # noqa: E402
+from bengaliai.core.config import to_dict  # noqa: E402
+from bengaliai.core.fileio import write_csv  # noqa: E402
+from bengaliai.data.labels import make_test_rows  # noqa: E402
+from bengaliai.data.parquet_images import read_images, write_image_parquet  # noqa: E402
+from bengaliai.data.preprocess import PreprocessConfig  # noqa: E402
+from bengaliai.data.runinfo import write_run_description  # noqa: E402
+from bengaliai.model.resnet import ModelConfig, build_model  # noqa: E402
+from bengaliai.training.train import TrainConfig  # noqa: E402
 
 PREPROCESS = PreprocessConfig(mode="crop", size=128)
 TEST_IMAGES = 200_000
@@ -59,7 +59,7 @@ def cpu_model() -> str:
 
 def make_test_set(workdir: Path, files: int, per_file: int) -> Path:
     """Competition-format test files: 1,000 synthetic renders tiled to ``per_file`` images each."""
-    from bengaliai.synth import synthesize
+    from bengaliai.synth.dataset import synthesize
 
     source = workdir / "source"
     synthesize(source, n_train=0, n_test=1000, seed=3, workers=os.cpu_count() or 1)
@@ -121,8 +121,8 @@ def child(mode: str, run: str, input_dir: str, files: int, out: str) -> None:
     if mode == "naive":
         naive_predict(Path(run), Path(input_dir), files, Path(out))
     else:
-        from bengaliai.inference import InferenceConfig
-        from bengaliai.predict import predict
+        from bengaliai.inference.ensemble import InferenceConfig
+        from bengaliai.inference.predict import predict
 
         folds = "0" if mode == "predict1" else "all"
         config = InferenceConfig(compile=mode == "predict5-compile")
@@ -134,8 +134,8 @@ def child(mode: str, run: str, input_dir: str, files: int, out: str) -> None:
 
 def naive_predict(run: Path, input_dir: Path, files: int, out: Path) -> None:
     """The public kernels' way: every test file into one DataFrame, then preprocess and predict it all."""
-    from bengaliai.inference import Ensemble, InferenceConfig, load_fold_model
-    from bengaliai.preprocess import preprocess_batch
+    from bengaliai.data.preprocess import preprocess_batch
+    from bengaliai.inference.ensemble import Ensemble, InferenceConfig, load_fold_model
 
     frames = [pd.read_parquet(input_dir / image_parquet_name("test", f)) for f in range(files)]
     frame = pd.concat(frames, ignore_index=True)

@@ -33,10 +33,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bengaliai.competition import HEIGHT, WIDTH
-from bengaliai.parquet_images import write_image_parquet
-from bengaliai.prepare import DEFAULT_MAX_BLOCK_BYTES, SPLITS, find_image_files, prepare
-from bengaliai.preprocess import PreprocessConfig, preprocess_batch
+from bengaliai.core.competition import HEIGHT, WIDTH
+from bengaliai.data.parquet_images import write_image_parquet
+from bengaliai.data.prepare import DEFAULT_MAX_BLOCK_BYTES, SPLITS, find_image_files, prepare
+from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
 
 APPROACHES = ("bengaliai prepare", "pd.read_parquet + strided", "bengaliai prepare, one block")
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from bengaliai.competition import HEIGHT, WIDTH, render_text
-from bengaliai.render import RenderConfig, Renderer, font_path
-from bengaliai.synth import TRAIN_CODE, image_rng, sample_train, synthesize
+from bengaliai.core.competition import HEIGHT, WIDTH, render_text
+from bengaliai.core.fonts import font_path
+from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train, synthesize
+from bengaliai.synth.render import RenderConfig, Renderer
 
 
 class NaiveRenderer:

@@ -47,13 +47,13 @@ def measure(threads: int | None, workers: int, seconds: float) -> dict[str, floa
     import numpy as np
     import torch
 
-    from bengaliai.augment import AugmentConfig, build_transform
-    from bengaliai.competition import COMPONENTS, N_CLASSES
-    from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, ImageStore, to_model_input
-    from bengaliai.engine import LossConfig, targets_of, weighted_loss
-    from bengaliai.model import ModelConfig, build_model
-    from bengaliai.optim import OptimConfig, build_optimizer
-    from bengaliai.threads import apply_threads, plan_threads, worker_init
+    from bengaliai.compute.threads import apply_threads, plan_threads, worker_init
+    from bengaliai.core.competition import COMPONENTS, N_CLASSES
+    from bengaliai.model.resnet import ModelConfig, build_model
+    from bengaliai.training.augment import AugmentConfig, build_transform
+    from bengaliai.training.engine import LossConfig, targets_of, weighted_loss
+    from bengaliai.training.loader import AugmentedBatches, DataConfig, EpochBatches, ImageStore, to_model_input
+    from bengaliai.training.optim import OptimConfig, build_optimizer
 
     planned = threads is not None
     if planned:
@@ -151,7 +151,7 @@ def main() -> None:
         print(json.dumps(measure(threads or None, workers, args.seconds)))
         return
 
-    from bengaliai.threads import cpu_limits, plan_threads
+    from bengaliai.compute.threads import cpu_limits, plan_threads
 
     plan = plan_threads(None, None)
     load = os.getloadavg()

@@ -30,15 +30,15 @@ import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from bengaliai.augment import AugmentConfig, build_transform  # noqa: E402
-from bengaliai.competition import COMPONENTS, N_CLASSES  # noqa: E402
-from bengaliai.data import AugmentedBatches, DataConfig, EpochBatches, make_loader, open_cache  # noqa: E402
-from bengaliai.distributed import DistInfo  # noqa: E402
-from bengaliai.engine import LossConfig, StepContext, train_one_epoch, weighted_loss  # noqa: E402
-from bengaliai.model import ModelConfig, build_model  # noqa: E402
-from bengaliai.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
-from bengaliai.precision import Precision  # noqa: E402
-from bengaliai.threads import apply_threads, plan_threads  # noqa: E402
+from bengaliai.compute.distributed import DistInfo  # noqa: E402
+from bengaliai.compute.precision import Precision  # noqa: E402
+from bengaliai.compute.threads import apply_threads, plan_threads  # noqa: E402
+from bengaliai.core.competition import COMPONENTS, N_CLASSES  # noqa: E402
+from bengaliai.model.resnet import ModelConfig, build_model  # noqa: E402
+from bengaliai.training.augment import AugmentConfig, build_transform  # noqa: E402
+from bengaliai.training.engine import LossConfig, StepContext, train_one_epoch, weighted_loss  # noqa: E402
+from bengaliai.training.loader import AugmentedBatches, DataConfig, EpochBatches, make_loader, open_cache  # noqa: E402
+from bengaliai.training.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -115,9 +115,9 @@ def time_loop(store: object, labels: np.ndarray, arch: str, batch: int, steps: i
 
 
 def make_input(workdir: Path, n_train: int) -> Path:
-    from bengaliai.prepare import prepare
-    from bengaliai.preprocess import PreprocessConfig
-    from bengaliai.synth import synthesize
+    from bengaliai.data.prepare import prepare
+    from bengaliai.data.preprocess import PreprocessConfig
+    from bengaliai.synth.dataset import synthesize
 
     synthesize(workdir, n_train=n_train, n_test=0, seed=0, workers=os.cpu_count() or 1)
     prepare(workdir, PreprocessConfig(mode="crop", size=128), workers=os.cpu_count() or 1, splits=("train",))
@@ -134,10 +134,10 @@ def main() -> None:
     parser.add_argument("--loader-batches", type=int, default=40)
     parser.add_argument(
         "--workers", type=int, default=None,
-        help="loader workers (default: bengaliai.threads' plan for this machine, with its torch threads)",
+        help="loader workers (default: bengaliai.compute.threads' plan for this machine, with its torch threads)",
     )
     args = parser.parse_args()
-    # Size torch's pool and the workers as training does (bengaliai.threads): the model-only rows and
+    # Size torch's pool and the workers as training does (bengaliai.compute.threads): the model-only rows and
     # the whole loop then run with the same torch threads, the loop's workers on the remaining cores.
     plan = plan_threads(None, args.workers)
     apply_threads(plan)

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import Grapheme, render_text
-from bengaliai.config import load_config
-from bengaliai.render import RenderConfig, Renderer, thin
-from bengaliai.synth import TRAIN_CODE, image_rng, sample_train
+from bengaliai.core.competition import Grapheme, render_text
+from bengaliai.core.config import load_config
+from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
+from bengaliai.synth.render import RenderConfig, Renderer, thin
 
 log = logging.getLogger("compare_shapes")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bengaliai.competition import HEIGHT, WIDTH, render_text
-from bengaliai.config import load_config
-from bengaliai.render import RenderConfig, Renderer
-from bengaliai.synth import TRAIN_CODE, image_rng, sample_train
+from bengaliai.core.competition import HEIGHT, WIDTH, render_text
+from bengaliai.core.config import load_config
+from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
+from bengaliai.synth.render import RenderConfig, Renderer
 
 log = logging.getLogger(__name__)
 _COLUMNS = 6

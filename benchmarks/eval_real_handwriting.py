@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import COMPONENTS, HEIGHT, LABEL_STRINGS, WIDTH
-from bengaliai.inference import Ensemble, InferenceConfig
-from bengaliai.metric import competition_score
-from bengaliai.predict import Prior, fold_checkpoints, load_models, resolve_prior, training_input
-from bengaliai.preprocess import PreprocessConfig, preprocess_batch
-from bengaliai.priors import apply_prior
+from bengaliai.core.competition import COMPONENTS, HEIGHT, LABEL_STRINGS, WIDTH
+from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
+from bengaliai.evaluation.metric import competition_score
+from bengaliai.evaluation.priors import apply_prior
+from bengaliai.inference.ensemble import Ensemble, InferenceConfig
+from bengaliai.inference.predict import Prior, fold_checkpoints, load_models, resolve_prior, training_input
 
 log = logging.getLogger("eval_real_handwriting")
 

@@ -22,7 +22,7 @@ name with ``.json`` (raw numbers and tracebacks) and to stdout. Steps:
 4. throughput: images/s of the step alone (batches on the device) and of the whole loop over the real
    loader on a prepared cache, with ``augment.where=loader`` (albumentations in all workers) and
    ``augment.where=device``; the loop / model ratio (targets: >= 90%, >= 15,000 img/s on H100/H200).
-5. predict: ``bengaliai.predict.predict`` end to end with 1 and 5 folds (copies of one random
+5. predict: ``bengaliai.inference.predict.predict`` end to end with 1 and 5 folds (copies of one random
    checkpoint) on one test file and on all of them; the difference leaves out the fixed costs, and
    gives the projection to 200,000 test images (target for 5 folds: <= 3 minutes).
 6. compile: ``torch.compile`` time of the resnet34 step, the compiled step and loop (and whether
@@ -69,33 +69,38 @@ sys.path.insert(0, str(ROOT / "tests"))  # the pattern dataset of the tests
 
 from conftest import pattern_image, write_pattern_dataset  # noqa: E402
 
-from bengaliai import engine  # noqa: E402
-from bengaliai import train as train_module  # noqa: E402
-from bengaliai.augment import AugmentConfig, build_transform  # noqa: E402
-from bengaliai.augment_device import DeviceAugment  # noqa: E402
-from bengaliai.checkpoint import load_checkpoint  # noqa: E402
-from bengaliai.competition import COMPONENTS, N_CLASSES, TEST_CSV, TRAIN_CSV, image_parquet_name  # noqa: E402
-from bengaliai.config import load_config, to_dict  # noqa: E402
-from bengaliai.data import (  # noqa: E402
-    AugmentedBatches, DataConfig, EpochBatches, align_labels, make_loader, open_cache,
+from bengaliai.compute.device import resolve_device  # noqa: E402
+from bengaliai.compute.distributed import DistInfo  # noqa: E402
+from bengaliai.compute.precision import grad_scaler, resolve_precision  # noqa: E402
+from bengaliai.compute.threads import ThreadPlan, apply_threads, plan_threads  # noqa: E402
+from bengaliai.core.competition import COMPONENTS, N_CLASSES, TEST_CSV, TRAIN_CSV, image_parquet_name  # noqa: E402
+from bengaliai.core.config import load_config, to_dict  # noqa: E402
+from bengaliai.core.fileio import write_csv  # noqa: E402
+from bengaliai.data.folds import make_folds  # noqa: E402
+from bengaliai.data.labels import make_test_rows, read_train_labels  # noqa: E402
+from bengaliai.data.parquet_images import write_image_parquet  # noqa: E402
+from bengaliai.data.prepare import prepare  # noqa: E402
+from bengaliai.data.preprocess import PreprocessConfig  # noqa: E402
+from bengaliai.data.runinfo import write_run_description  # noqa: E402
+from bengaliai.inference.ensemble import InferenceConfig  # noqa: E402
+from bengaliai.inference.predict import predict  # noqa: E402
+from bengaliai.model.checkpoint import load_checkpoint  # noqa: E402
+from bengaliai.model.resnet import ModelConfig, build_model  # noqa: E402
+from bengaliai.training import engine  # noqa: E402
+from bengaliai.training import train as train_module  # noqa: E402
+from bengaliai.training.augment import AugmentConfig, build_transform  # noqa: E402
+from bengaliai.training.augment_device import DeviceAugment  # noqa: E402
+from bengaliai.training.engine import LossConfig, StepContext  # noqa: E402
+from bengaliai.training.loader import (  # noqa: E402
+    AugmentedBatches,
+    DataConfig,
+    EpochBatches,
+    align_labels,
+    make_loader,
+    open_cache,
 )
-from bengaliai.device import resolve_device  # noqa: E402
-from bengaliai.distributed import DistInfo  # noqa: E402
-from bengaliai.engine import LossConfig, StepContext  # noqa: E402
-from bengaliai.fileio import write_csv  # noqa: E402
-from bengaliai.folds import make_folds  # noqa: E402
-from bengaliai.inference import InferenceConfig  # noqa: E402
-from bengaliai.labels import make_test_rows, read_train_labels  # noqa: E402
-from bengaliai.model import ModelConfig, build_model  # noqa: E402
-from bengaliai.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
-from bengaliai.parquet_images import write_image_parquet  # noqa: E402
-from bengaliai.precision import grad_scaler, resolve_precision  # noqa: E402
-from bengaliai.predict import predict  # noqa: E402
-from bengaliai.prepare import prepare  # noqa: E402
-from bengaliai.preprocess import PreprocessConfig  # noqa: E402
-from bengaliai.runinfo import write_run_description  # noqa: E402
-from bengaliai.threads import ThreadPlan, apply_threads, plan_threads  # noqa: E402
-from bengaliai.train import TrainConfig, train  # noqa: E402
+from bengaliai.training.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
+from bengaliai.training.train import TrainConfig, train  # noqa: E402
 
 log = logging.getLogger("gpu_check")
 # What a check returns: its status (ok, FAIL, info, below target), the text for the table, the raw numbers.
@@ -126,8 +131,8 @@ class Sizes:
     resume_size: int = 64
     resume_batch: int = 128
     resume_workers: int = 2
-    threads: int | None = None  # torch threads; None: bengaliai.threads decides
-    workers: int | None = None  # loader workers; None: bengaliai.threads decides (CPUs - 1)
+    threads: int | None = None  # torch threads; None: bengaliai.compute.threads decides
+    workers: int | None = None  # loader workers; None: bengaliai.compute.threads decides (CPUs - 1)
     test_unique: int = 1024
     test_files: int = 4
     test_per_file: int = 4096
@@ -428,7 +433,8 @@ def step_environment(check: Check) -> None:
     def packages() -> Result:
         import albumentations
         import iterstrat
-        from PIL import __version__ as pillow, features
+        from PIL import __version__ as pillow
+        from PIL import features
 
         raqm = features.check("raqm")
         text = (f"albumentations {albumentations.__version__}, iterstrat {getattr(iterstrat, '__version__', 'ok')}, "

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bengaliai.competition import COMPONENTS
-from bengaliai.folds import align_folds, read_folds
-from bengaliai.labels import read_train_labels
-from bengaliai.metric import competition_score
-from bengaliai.runinfo import fold_files, read_run_config, run_input
+from bengaliai.core.competition import COMPONENTS
+from bengaliai.data.folds import align_folds, read_folds
+from bengaliai.data.labels import read_train_labels
+from bengaliai.data.runinfo import fold_files, read_run_config, run_input
+from bengaliai.evaluation.metric import competition_score
 
 log = logging.getLogger("held_out_scores")
 

@@ -17,15 +17,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from contact_sheet import grid, real_images  # benchmarks/ is on the path when run as a script
 from PIL import Image, ImageDraw, ImageFont
 
-from bengaliai.competition import WIDTH, seen_graphemes
-from bengaliai.config import load_config
-from bengaliai.letterforms import LetterformConfig, LetterformDrawer
-from bengaliai.render import RenderConfig, Renderer, font_path
-from bengaliai.rootbank import RootBank
-from bengaliai.synth import REAL_ROOT, TRAIN_CODE, draw_image, sample_train
-from contact_sheet import grid, real_images  # benchmarks/ is on the path when run as a script
+from bengaliai.core.competition import WIDTH, seen_graphemes
+from bengaliai.core.config import load_config
+from bengaliai.core.fonts import font_path
+from bengaliai.synth.dataset import REAL_ROOT, TRAIN_CODE, draw_image, sample_train
+from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer
+from bengaliai.synth.render import RenderConfig, Renderer
+from bengaliai.synth.rootbank import RootBank
 
 log = logging.getLogger(__name__)
 _COLUMNS = 6

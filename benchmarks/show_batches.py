@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from bengaliai.augment import AugmentConfig, build_transform, mix_batch
-from bengaliai.competition import COMPONENTS
-from bengaliai.data import AugmentedBatches, open_cache
+from bengaliai.core.competition import COMPONENTS
+from bengaliai.training.augment import AugmentConfig, build_transform, mix_batch
+from bengaliai.training.loader import AugmentedBatches, open_cache
 
 
 def grid(images: np.ndarray, cols: int) -> np.ndarray:

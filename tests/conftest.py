@@ -5,73 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
-import pandas as pd
 import pytest
 
-from bengaliai.competition import (
-    COMPONENTS,
-    HEIGHT,
-    SAMPLE_SUBMISSION_CSV,
-    TEST_CSV,
-    TRAIN_CSV,
-    WIDTH,
-    compose,
-    image_parquet_name,
-)
-from bengaliai.fileio import write_csv
-from bengaliai.labels import make_test_rows
-from bengaliai.parquet_images import write_image_parquet
+from bengaliai.core.fileio import write_csv
+
+from builders import write_pattern_dataset, write_pattern_test
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-# Few classes per component, each drawn as a distinct shape, so a tiny network learns them fast.
-PATTERN_ROOTS = (13, 22, 23, 38, 53, 64)
-PATTERN_VOWELS = (0, 1, 2)
-PATTERN_CONSONANTS = (0, 2)
-
-
-def pattern_image(root: int, vowel: int, consonant: int, rng: np.random.Generator) -> np.ndarray:
-    """A light 137x236 image with dark marks that encode the three labels."""
-    image = np.full((HEIGHT, WIDTH), 250, dtype=np.uint8)
-    dx, dy = (int(v) for v in rng.integers(-6, 7, size=2))
-    for bar in range(PATTERN_ROOTS.index(root) + 1):
-        x = 40 + 18 * bar + dx
-        cv2.line(image, (x, 30 + dy), (x, 100 + dy), 60, 5)
-    y = 30 + 35 * PATTERN_VOWELS.index(vowel) + dy
-    cv2.line(image, (160 + dx, y), (215 + dx, y), 60, 5)
-    if consonant:
-        cv2.circle(image, (185 + dx, 115 + dy), 12, 60, 4)
-    return image
-
-
-def write_pattern_dataset(
-    root_dir: Path, n_train: int, seed: int = 0, n_files: int = 2, prefix: str = "Train"
-) -> pd.DataFrame:
-    """Write train.csv and train_image_data_*.parquet of pattern images (ids ``<prefix>_<i>``); return the labels."""
-    rng = np.random.default_rng(seed)
-    rows, images = [], []
-    for i in range(n_train):
-        root = PATTERN_ROOTS[i % len(PATTERN_ROOTS)]
-        vowel = PATTERN_VOWELS[(i // len(PATTERN_ROOTS)) % len(PATTERN_VOWELS)]
-        consonant = PATTERN_CONSONANTS[(i // 7) % len(PATTERN_CONSONANTS)]
-        rows.append((f"{prefix}_{i}", root, vowel, consonant, compose(root, vowel, consonant)))
-        images.append(pattern_image(root, vowel, consonant, rng))
-    labels = pd.DataFrame(rows, columns=["image_id", "grapheme_root", "vowel_diacritic", "consonant_diacritic", "grapheme"])
-    root_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(labels, root_dir / TRAIN_CSV)
-    stack = np.stack(images)
-    for f, part in enumerate(np.array_split(np.arange(n_train), n_files)):
-        write_image_parquet(root_dir / image_parquet_name("train", f), labels["image_id"].iloc[part].tolist(), stack[part])
-    return labels
-
-
-def fake_run(tmp_path: Path) -> Path:
-    """A run whose only checkpoint is an empty file: any attempt to read it fails loudly."""
-    (tmp_path / "runs" / "fake" / "fold0").mkdir(parents=True)
-    (tmp_path / "runs" / "fake" / "fold0" / "best.pt").write_bytes(b"")
-    return tmp_path / "runs" / "fake"
 
 
 @pytest.fixture
@@ -79,27 +20,6 @@ def pattern_dataset(tmp_path: Path) -> Path:
     """A 240-image pattern dataset in competition format."""
     write_pattern_dataset(tmp_path / "input", 240)
     return tmp_path / "input"
-
-
-def write_pattern_test(root_dir: Path, n_test: int, seed: int = 1, n_files: int = 2) -> pd.DataFrame:
-    """Write test.csv, sample_submission.csv and test_image_data_*.parquet; return the true labels.
-
-    Rows of test.csv follow the competition: three per image, components in TEST_COMPONENT_ORDER.
-    """
-    rng = np.random.default_rng(seed)
-    rows, images = [], []
-    for i in range(n_test):
-        labels = (int(rng.choice(PATTERN_ROOTS)), int(rng.choice(PATTERN_VOWELS)), int(rng.choice(PATTERN_CONSONANTS)))
-        rows.append((f"Test_{i}", *labels, compose(*labels)))
-        images.append(pattern_image(*labels, rng))
-    truth = pd.DataFrame(rows, columns=["image_id", *COMPONENTS, "grapheme"])
-    test_rows = make_test_rows(truth["image_id"].tolist())
-    write_csv(test_rows, root_dir / TEST_CSV)
-    write_csv(pd.DataFrame({"row_id": test_rows["row_id"], "target": 0}), root_dir / SAMPLE_SUBMISSION_CSV)
-    stack = np.stack(images)
-    for f, part in enumerate(np.array_split(np.arange(n_test), n_files)):
-        write_image_parquet(root_dir / image_parquet_name("test", f), truth["image_id"].iloc[part].tolist(), stack[part])
-    return truth
 
 
 TINY_RUN_SETTINGS = (
@@ -117,11 +37,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (competition files, test labels in ``test_labels.csv`` as synth writes them, the resize48 cache, train_folds.csv) and
     ``<root>/runs/tiny/fold<K>``. Returns ``<root>/runs/tiny``.
     """
-    from bengaliai.config import load_config
-    from bengaliai.folds import make_folds
-    from bengaliai.prepare import prepare
-    from bengaliai.preprocess import PreprocessConfig
-    from bengaliai.train import TrainConfig, train
+    from bengaliai.core.config import load_config
+    from bengaliai.data.folds import make_folds
+    from bengaliai.data.prepare import prepare
+    from bengaliai.data.preprocess import PreprocessConfig
+    from bengaliai.training.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny_run")
     input_dir = root / "input"
@@ -144,9 +64,9 @@ def tiny_aux_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """
     import shutil
 
-    from bengaliai.config import load_config
-    from bengaliai.folds import make_folds
-    from bengaliai.train import TrainConfig, train
+    from bengaliai.core.config import load_config
+    from bengaliai.data.folds import make_folds
+    from bengaliai.training.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("tiny_aux_run")
     input_dir = root / "input"
@@ -171,12 +91,12 @@ def routed_aux_run(tiny_aux_run: Path, tmp_path: Path) -> Path:
 
     import torch
 
-    from bengaliai.inference import Ensemble, InferenceConfig, load_fold_model
-    from bengaliai.oof import evaluate_oof
-    from bengaliai.oof_report import OOF_JSON
-    from bengaliai.predict import predict_files
-    from bengaliai.prepare import find_image_files
-    from bengaliai.routing import ood_score
+    from bengaliai.data.prepare import find_image_files
+    from bengaliai.evaluation.oof import evaluate_oof
+    from bengaliai.evaluation.oof_report import OOF_JSON
+    from bengaliai.evaluation.routing import ood_score
+    from bengaliai.inference.ensemble import Ensemble, InferenceConfig, load_fold_model
+    from bengaliai.inference.predict import predict_files
 
     experiment = tmp_path / "runs" / tiny_aux_run.name
     shutil.copytree(tiny_aux_run, experiment)

@@ -1,0 +1,272 @@
+"""The data subcommands of ``bengaliai``: download, synth, import, prepare and folds.
+
+Each subcommand's options and the function they run stand together; ``cli.build_parser`` adds them
+in pipeline order. Stage modules are imported only when their subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bengaliai.cli.options import _non_negative_int, _positive_float, _positive_int, default_workers
+
+if TYPE_CHECKING:
+    from bengaliai.cli.options import Subcommands
+
+
+def _run_download(args: argparse.Namespace) -> None:
+    from bengaliai.kaggle.download import download
+
+    download(args.out, force=args.force)
+
+
+def add_download(sub: Subcommands) -> None:
+    """``bengaliai download``: the real competition files."""
+    p = sub.add_parser(
+        "download",
+        help="fetch the real competition files with the Kaggle API",
+        description="Download and unzip the bengaliai-cv19 files into DIR with the kaggle package. "
+        "Needs Kaggle credentials (KAGGLE_API_TOKEN, ~/.kaggle/access_token, ~/.kaggle/kaggle.json or "
+        "KAGGLE_USERNAME and KAGGLE_KEY) and the competition's rules accepted on kaggle.com.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="download again even if the files are there")
+    p.set_defaults(handler=_run_download)
+
+
+def _run_synth(args: argparse.Namespace) -> None:
+    from bengaliai.core.config import load_config
+    from bengaliai.data.folds import held_out_triples
+    from bengaliai.synth.dataset import synthesize
+    from bengaliai.synth.render import RenderConfig
+
+    config = load_config(RenderConfig, args.config, args.set)
+    letterforms = None
+    if args.roots_from is not None:
+        from bengaliai.synth.letterforms import LetterformConfig
+
+        letterforms = load_config(LetterformConfig, None, [f"p={args.letterform_p}", *args.letterform_set])
+    synthesize(
+        args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
+        roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix, graphemes=args.graphemes,
+        skip=held_out_triples(args.skip_held_out) if args.skip_held_out is not None else frozenset(),
+    )
+
+
+def add_synth(sub: Subcommands) -> None:
+    """``bengaliai synth``: render a stand-in dataset in the competition format."""
+    p = sub.add_parser(
+        "synth",
+        help="render a stand-in dataset in the exact competition format",
+        description="Render Bengali graphemes with several fonts and handwriting-like distortion into "
+        "DIR, exactly as Kaggle ships the competition: train.csv, test.csv, class_map.csv, "
+        "sample_submission.csv and {train,test}_image_data_{0..3}.parquet (137x236 uint8, dark ink on "
+        "light). Train graphemes follow the real training set (1295 graphemes, near uniform; see --graphemes); the "
+        "test split also holds graphemes unseen in train. Also writes test_labels.csv (not part of "
+        "the competition files) so that predictions on the synthetic test can be scored, and synth.json "
+        "(sizes, seed and the resolved render settings). The same seed and settings give the same bytes "
+        "whatever the worker count. Render settings (fonts, pen_p, stroke_width, elastic_amplitude, ...: "
+        "see bengaliai.synth.render.RenderConfig) come from the defaults, then --config, then each --set, e.g. "
+        "--set pen_p=0.8 --set 'stroke_width=[3,6]' --set 'fonts=[galada-400.ttf,/path/to/Other.ttf]'.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    p.add_argument("--train", type=_non_negative_int, default=20_000, help="training images (default: 20000)")
+    p.add_argument("--test", type=_non_negative_int, default=2_000, help="test images (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--workers", type=_positive_int, default=default_workers(), help="rendering processes")
+    p.add_argument("--config", type=Path, help="YAML file of render settings")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one render setting (repeatable)"
+    )
+    p.add_argument(
+        "--roots-from", type=Path, action="append", metavar="IMPORTED_DIR",
+        help="draw graphemes on the handwritten bare roots of this folder (e.g. from `bengaliai import "
+        "banglalekha`): the vowel signs and diacritics of a font are redrawn by pen on a real root; graphemes "
+        "whose root has no samples stay font-rendered. Repeat to pool several imported folders, e.g. "
+        "BanglaLekha's letters and a compound-character import (their image ids must differ). Prepares "
+        "IMPORTED_DIR/cache/raw first if needed",
+    )
+    p.add_argument(
+        "--letterform-p", type=float, default=1.0, metavar="P",
+        help="with --roots-from: chance a grapheme is drawn on a real root when its root has one (default: 1)",
+    )
+    p.add_argument(
+        "--letterform-set", action="append", default=[], metavar="KEY=VALUE",
+        help="with --roots-from: override one setting of how signs are drawn on real roots (repeatable), e.g. "
+        "'sign_gap=[0.4,1.0]' (the gap between a sign and the root, as the font lays it out, times a draw "
+        "from this range); see bengaliai.synth.letterforms.LetterformConfig",
+    )
+    p.add_argument(
+        "--id-prefix", default="Train", metavar="PREFIX",
+        help="train image ids PREFIX_<i> (default: Train); another prefix, e.g. LF, keeps an extra source's "
+        "ids apart from a main synthetic set's",
+    )
+    p.add_argument(
+        "--graphemes", choices=("seen", "unseen", "all"), default="seen",
+        help="which graphemes the train split shows: seen = the 1295 of the real training set (default); "
+        "unseen = graphemes missing from it, valid under its constraints and shaped as one clean cluster in "
+        "every font used (about 1900 with the bundled fonts; see bengaliai.synth.unseen), meant as an extra "
+        "training source (with --id-prefix); all = half the images each. synth.json records the choice and "
+        "the number of distinct graphemes",
+    )
+    p.add_argument(
+        "--skip-held-out", type=Path, metavar="MAIN_DIR",
+        help="leave out the training graphemes that MAIN_DIR's folds file (train_folds.csv from `bengaliai folds "
+        "--unseen-graphemes N`) holds out as unseen, so that an extra source drawing seen graphemes "
+        "(--graphemes seen|all, --roots-from) keeps them unseen by every fold and their out-of-fold scores honest",
+    )
+    p.set_defaults(handler=_run_synth)
+
+
+def _run_import(args: argparse.Namespace) -> None:
+    from bengaliai.compute.threads import available_cpus
+
+    if args.source == "banglalekha":
+        from bengaliai.handwriting.banglalekha import BANGLALEKHA as dataset
+    else:
+        from bengaliai.handwriting.compounds import COMPOUNDS as dataset
+    from bengaliai.handwriting.folder_import import import_folders
+
+    if getattr(args, "roots_only", False):
+        dataset = dataset.bare_roots()
+    workers = args.workers or available_cpus()
+    import_folders(dataset, args.src, args.out, seed=args.seed, workers=workers, limit_per_class=args.limit_per_class)
+
+
+def _add_import_options(p: argparse.ArgumentParser, src_help: str) -> None:
+    p.add_argument("--src", type=Path, required=True, help=src_help)
+    p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
+    p.add_argument(
+        "--workers", type=_positive_int, default=None,
+        help="worker processes (default: the CPUs this process may use, by affinity and cgroup quota)",
+    )
+    p.add_argument(
+        "--limit-per-class", type=_positive_int, default=None, metavar="N",
+        help="at most N images per class, evenly spaced in file-name order (default: all)",
+    )
+    p.set_defaults(handler=_run_import)
+
+
+def add_import(sub: Subcommands) -> None:
+    """``bengaliai import SOURCE``: an external handwriting dataset as training files."""
+    p = sub.add_parser(
+        "import",
+        help="turn an external handwriting dataset into competition training files",
+        description="Convert a dataset you fetched yourself into the competition's training format.",
+    )
+    sources = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    p = sources.add_parser(
+        "banglalekha",
+        help="BanglaLekha-Isolated: 73 classes of bare grapheme roots, about 145,000 images",
+        description="Read SRC/Images/<1..84>/*.png of BanglaLekha-Isolated (Biswas et al. 2017). Fetch it yourself "
+        "from Mendeley Data (dataset hf6sf8zrkc, version 2): it states no licence, so this project never ships it. "
+        "The 73 class folders that are grapheme roots become graphemes (root, 0, 0); chandrabindu (50) and the "
+        "digits (51-60) are left out. Each image is inverted to dark ink on light paper, scaled, thinned, placed, "
+        "blurred and shaded like the competition's images. Writes to OUT: train.csv (the competition's columns, "
+        "ids BLI_<folder>_<index>), train_image_data_<i>.parquet (at most 50,000 rows each), sources.csv (each "
+        "image's source file and writer, i.e. the form serial in its name: group folds by it) and import.json "
+        "(counts per class, settings, seed). The same seed gives the same bytes whatever the worker count; "
+        "then `bengaliai prepare --input OUT --splits train`.",
+    )
+    _add_import_options(p, "the BanglaLekha-Isolated folder holding Images/")
+    p = sources.add_parser(
+        "compounds",
+        help="handwritten compound characters: conjunct roots (some with ra-phala), about 30,000 images",
+        description="Read SRC/<1..168>/*.jpg, the data/ folder of github.com/ShahrearBinAmin/Bangla-OCR-Dataset "
+        "(commit 03b188c9; `git archive` it from a clone): 42x28 px handwritten compound characters, about 200 per "
+        "class. The repository states no origin and no licence, so this project never ships its images. The "
+        "folders whose grapheme was read with confidence from the images become competition graphemes (a "
+        "conjunct root, some with ra-phala); the rest are left out. Images are scaled to the competition's "
+        "sizes, placed, blurred and shaded like `import banglalekha`. Writes train.csv (ids CMP_<folder>_<index>), "
+        "train_image_data_<i>.parquet, sources.csv and import.json to OUT; then `bengaliai prepare --input OUT "
+        "--splits train`. Its rows are bare roots or ra-phala forms; with --roots-only only the bare roots, as "
+        "`synth --roots-from` needs them.",
+    )
+    _add_import_options(p, "the folder holding the class folders 1/ .. 168/")
+    p.add_argument(
+        "--roots-only", action="store_true",
+        help="keep only the folders of bare conjunct roots (no ra-phala forms): the folder `synth --roots-from` "
+        "takes, beside BanglaLekha's letters",
+    )
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from bengaliai.data.prepare import prepare
+    from bengaliai.data.preprocess import PreprocessConfig
+
+    config = PreprocessConfig(mode=args.mode, size=args.size)
+    prepare(
+        args.input, config, workers=args.workers, splits=tuple(args.splits), max_block_bytes=int(args.block_gb * 2**30),
+        cache_root=args.cache_dir,
+    )
+
+
+def add_prepare(sub: Subcommands) -> None:
+    """``bengaliai prepare``: the uint8 .npy cache of the parquet images."""
+    p = sub.add_parser(
+        "prepare",
+        help="stream the parquet images into a uint8 .npy cache",
+        description="Read each {train,test}_image_data_*.parquet in DIR in bounded memory and write "
+        "DIR/cache/<mode><size>/<file>.npy (uint8, ink high, background 0) with <file>.csv holding the "
+        "image ids in array order. raw keeps 137x236; resize pads to a square keeping the aspect and "
+        "resizes to SIZE; crop cuts the bounding box of the ink (noise thresholded, with a margin), "
+        "pads to a square and resizes to SIZE. Inference uses the same function. Files already "
+        "prepared from an unchanged parquet are skipped.",
+    )
+    p.add_argument("--input", type=Path, required=True, help="directory with the competition files")
+    p.add_argument("--mode", choices=("raw", "resize", "crop"), default="crop", help="preprocessing (default: crop)")
+    p.add_argument("--size", type=_positive_int, default=128, help="output side in pixels for resize/crop (default: 128)")
+    p.add_argument("--workers", type=_positive_int, default=default_workers(), help="threads for decoding and resizing")
+    p.add_argument(
+        "--splits", nargs="+", choices=("train", "test"), default=["train", "test"], help="which image files (default: both)"
+    )
+    p.add_argument(
+        "--block-gb", type=_positive_float, default=1.0,
+        help="decoded pixels held at once; a competition file is 1.6 GB, so 2 decodes it in one block: "
+        "about 25%% faster, peak memory about 2 GB instead of 1.3 (default: 1)",
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="write the caches to CACHE_DIR/<mode><size>/ instead of DIR/cache/ (for a read-only DIR such as "
+        "/kaggle/input; train with --set data.cache_dir=CACHE_DIR)",
+    )
+    p.set_defaults(handler=_run_prepare)
+
+
+def _run_folds(args: argparse.Namespace) -> None:
+    from bengaliai.data.folds import make_folds
+
+    make_folds(
+        args.input, n_splits=args.n_splits, seed=args.seed, unseen_graphemes=args.unseen_graphemes,
+        out=args.out, force=args.force,
+    )
+
+
+def add_folds(sub: Subcommands) -> None:
+    """``bengaliai folds``: the seeded multilabel-stratified K-fold split."""
+    p = sub.add_parser(
+        "folds",
+        help="write the seeded multilabel-stratified K-fold split",
+        description="Stratify train.csv over the one-hot labels of all three components into K folds "
+        "and write DIR/train_folds.csv (image_id, fold, unseen). With --unseen-graphemes N, N whole "
+        "graphemes are held out of every training split and validated in every fold (unseen=True), "
+        "imitating the private test set's unseen graphemes. Training reads this file and never "
+        "recomputes it; runs record its fingerprint, so an existing folds file with other content is "
+        "refused unless --force (an identical one is left as it is).",
+    )
+    p.add_argument("--input", type=Path, required=True, help="directory with train.csv")
+    p.add_argument(
+        "--out", type=Path, default=None,
+        help="folds file to write (default: INPUT/train_folds.csv); e.g. /kaggle/working/train_folds.csv "
+        "when INPUT is read-only (then train with --set folds_file=that path)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing folds file whose content differs")
+    p.add_argument("--n-splits", type=_positive_int, default=5, help="number of folds (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--unseen-graphemes", type=_non_negative_int, default=0, help="graphemes held out of all training splits (default: 0)"
+    )
+    p.set_defaults(handler=_run_folds)

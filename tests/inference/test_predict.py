@@ -1,0 +1,235 @@
+"""predict: streamed test inference, fold ensemble, TTA views, prior correction, a valid submission."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bengaliai.cli.main import main
+from bengaliai.core.competition import COMPONENTS, N_CLASSES, TEST_CSV
+from bengaliai.core.errors import BengaliaiError, DataError
+from bengaliai.core.fileio import write_csv, write_json
+from bengaliai.data.labels import read_test_rows
+from bengaliai.data.prepare import find_image_files
+from bengaliai.data.runinfo import input_fingerprints, recorded_inputs, write_run_description
+from bengaliai.evaluation.priors import apply_prior
+from bengaliai.inference.ensemble import Ensemble, InferenceConfig, view
+from bengaliai.inference.predict import fold_checkpoints, load_models, predict, predict_files, resolve_prior
+
+FP32 = InferenceConfig(precision="fp32")
+
+
+def _input(run: Path) -> Path:
+    return run.parent.parent / "input"
+
+
+def test_submission_follows_test_csv_and_probabilities_are_saved(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sub.csv"
+    result = predict(tiny_run, folds="all", out=out, alpha=0, workers=1)
+    submission = pd.read_csv(out)
+    rows = read_test_rows(_input(tiny_run) / TEST_CSV)
+    assert list(submission.columns) == ["row_id", "target"]
+    assert submission["row_id"].tolist() == rows["row_id"].tolist()
+    for name in COMPONENTS:
+        targets = submission["target"][rows["component"] == name]
+        assert targets.between(0, N_CLASSES[name] - 1).all()
+    saved = np.load(result.probabilities)
+    assert len(saved["image_id"]) == result.n_images == 60
+    for name in COMPONENTS:
+        assert saved[name].shape == (60, N_CLASSES[name])
+        np.testing.assert_allclose(saved[name].sum(axis=1), 1.0, atol=1e-4)
+    # The synthetic-style test labels are there, so predict scores itself; three trained folds beat chance (~0.29).
+    assert result.folds == (0, 1, 2)
+    assert result.test_score is not None and result.test_score["score"] > 0.5
+    by_row = dict(zip(submission["row_id"], submission["target"], strict=True))
+    first = str(saved["image_id"][0])
+    assert by_row[f"{first}_grapheme_root"] == saved["grapheme_root"][0].argmax()
+
+
+def test_ensemble_is_the_mean_of_the_folds(tiny_run: Path, tmp_path: Path) -> None:
+    probs = {}
+    for folds in ("0", "1", "0,1"):
+        result = predict(tiny_run, folds=folds, out=tmp_path / f"{folds}.csv", config=FP32, alpha=0, workers=1)
+        probs[folds] = np.load(result.probabilities)
+    for name in COMPONENTS:
+        np.testing.assert_allclose(probs["0,1"][name], (probs["0"][name] + probs["1"][name]) / 2, atol=1e-6)
+
+
+def test_test_images_get_the_training_preprocessing(tiny_run: Path) -> None:
+    # Run fold 0 over the *training* parquet files: the probabilities of its validation images must be
+    # the ones training computed from the prepared cache, i.e. no train/test skew.
+    models, device = load_models(fold_checkpoints(tiny_run, "0"), FP32)
+    ids, probabilities = predict_files(Ensemble(models, FP32, device), find_image_files(_input(tiny_run), ("train",)), 1)
+    oof = np.load(tiny_run / "fold0" / "oof.npz")
+    rows = pd.Index(ids).get_indexer(oof["image_id"])
+    assert (rows >= 0).all()
+    for name in COMPONENTS:
+        np.testing.assert_allclose(probabilities[name][rows], oof[name], atol=1e-5)
+
+
+def test_block_size_does_not_change_the_result(tiny_run: Path) -> None:
+    models, device = load_models(fold_checkpoints(tiny_run, "2"), FP32)
+    ensemble = Ensemble(models, FP32, device)
+    files = find_image_files(_input(tiny_run), ("test",))
+    ids_small, small = predict_files(ensemble, files, 2, block_images=7)
+    ids_big, big = predict_files(ensemble, files, 1, block_images=4096)
+    assert ids_small == ids_big
+    for name in COMPONENTS:
+        np.testing.assert_allclose(small[name], big[name], atol=1e-6)
+
+
+def test_tta_views_move_the_image_and_average() -> None:
+    image = torch.zeros(1, 1, 20, 20)
+    image[0, 0, 8:12, 8:12] = 1.0
+    assert torch.equal(view(image, 0.0, 0.0, 1.0), image)
+    shifted = view(image, 0.1, 0.0, 1.0)  # a tenth of the width: 2 pixels to the right
+    assert torch.allclose(shifted[0, 0, 8:12, 10:14], torch.ones(4, 4), atol=1e-5)
+    assert shifted[0, 0, :, :10].abs().sum() < 1e-5
+    smaller = view(image, 0.0, 0.0, 0.5)
+    assert 0 < smaller.sum() < image.sum()
+
+
+def test_tta_averages_several_views(tiny_run: Path, tmp_path: Path) -> None:
+    one = np.load(predict(tiny_run, folds="0", out=tmp_path / "a.csv", config=FP32, alpha=0, workers=1).probabilities)
+    config = InferenceConfig(precision="fp32", tta=3)
+    three = np.load(predict(tiny_run, folds="0", out=tmp_path / "b.csv", config=config, alpha=0, workers=1).probabilities)
+    assert not np.allclose(one["grapheme_root"], three["grapheme_root"])
+    np.testing.assert_allclose(three["vowel_diacritic"].sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(BengaliaiError, match="tta"):
+        InferenceConfig(tta=99)
+
+
+def test_prior_correction_uses_the_tuned_alpha(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(tiny_run, run)
+    counts = {name: list(range(1, N_CLASSES[name] + 1)) for name in COMPONENTS}
+    write_json({"prior": {"alpha": 1.0, "class_counts": counts}}, run / "oof.json")
+    input_dir = _input(tiny_run)
+    auto = predict(run, input_dir=input_dir, out=tmp_path / "auto.csv", config=FP32, workers=1)
+    assert auto.alpha == 1.0
+    saved = np.load(auto.probabilities)
+    corrected = apply_prior({n: saved[n] for n in COMPONENTS}, counts, 1.0)
+    submission = pd.read_csv(tmp_path / "auto.csv")
+    rows = read_test_rows(input_dir / TEST_CSV)
+    positions = pd.Index(saved["image_id"]).get_indexer(rows["image_id"])
+    for name in COMPONENTS:
+        mask = (rows["component"] == name).to_numpy()
+        np.testing.assert_array_equal(submission["target"][mask], corrected[name].argmax(1)[positions[mask]])
+    off = predict(run, input_dir=input_dir, out=tmp_path / "off.csv", config=FP32, alpha=0, workers=1)
+    assert off.alpha == 0.0
+
+
+def test_explicit_alpha_without_oof_reads_the_training_labels(tiny_run: Path, tmp_path: Path) -> None:
+    result = predict(tiny_run, out=tmp_path / "s.csv", config=FP32, alpha=0.5, workers=1)
+    assert result.alpha == 0.5
+
+
+def test_missing_folds_and_runs_are_named(tiny_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(BengaliaiError, match=r"no best.pt for fold\(s\) \[7\]"):
+        fold_checkpoints(tiny_run, "0,7")
+    with pytest.raises(BengaliaiError, match="pass runs/<experiment>"):
+        fold_checkpoints(tiny_run / "fold0", "all")
+    with pytest.raises(BengaliaiError, match="no fold<K>/best.pt"):
+        fold_checkpoints(tmp_path, "all")
+
+
+def _tuned_run(root: Path, n_folds: int = 3) -> Path:
+    """runs/exp with fold<K>/{config.yaml, run.json (fingerprints), best.pt} and an oof.json tuned on folds 0-1."""
+    input_dir, experiment = root / "input", root / "runs" / "exp"
+    input_dir.mkdir(parents=True)
+    (input_dir / "train.csv").write_text("image_id,grapheme_root\nTrain_0,1\n", encoding="utf-8")
+    (input_dir / "train_folds.csv").write_text("image_id,fold,unseen\nTrain_0,0,False\n", encoding="utf-8")
+    config = {"data": {"input": str(input_dir)}, "folds_file": "train_folds.csv"}
+    for fold in range(n_folds):
+        write_run_description(experiment / f"fold{fold}", config | {"fold": fold})
+        (experiment / f"fold{fold}" / "best.pt").write_bytes(b"")
+    counts = {name: [1] * N_CLASSES[name] for name in COMPONENTS}
+    write_json({"folds": [0, 1], "prior": {"alpha": 0.5, "class_counts": counts},
+                "inputs": input_fingerprints(config),
+                "fold_inputs": {str(k): recorded_inputs(experiment / f"fold{k}") for k in (0, 1)}},
+               experiment / "oof.json")
+    return experiment
+
+
+def test_alpha_auto_is_refused_for_folds_it_was_not_tuned_on(tmp_path: Path) -> None:
+    experiment = _tuned_run(tmp_path)
+    with pytest.raises(BengaliaiError, match=r"tuned on folds \[0, 1\], but the ensemble uses folds \[0, 2\] "
+                                             r".*run `bengaliai oof --run .*` again, or pass --alpha"):
+        resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0,2"))
+    with pytest.raises(BengaliaiError, match=r"uses folds \[0, 1, 2\]"):
+        resolve_prior(experiment, None, None)  # default: every trained fold
+    assert resolve_prior(experiment, 0.3, None, fold_checkpoints(experiment, "0,2")).alpha == 0.3
+
+
+def test_alpha_auto_for_a_subset_of_the_tuned_folds_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    experiment = _tuned_run(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bengaliai.inference.predict"):
+        assert resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0,1")).alpha == 0.5
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="bengaliai.inference.predict"):
+        assert resolve_prior(experiment, None, None, fold_checkpoints(experiment, "1")).alpha == 0.5
+    assert "tuned on folds [0, 1], the ensemble uses only folds [1]" in caplog.text
+
+
+def test_changed_folds_refuse_the_checkpoints_and_the_tuned_alpha(tmp_path: Path) -> None:
+    experiment = _tuned_run(tmp_path)
+    folds_csv = tmp_path / "input" / "train_folds.csv"
+    original = folds_csv.read_bytes()
+    folds_csv.write_text("image_id,fold,unseen\nTrain_0,1,False\n", encoding="utf-8")
+    with pytest.raises(BengaliaiError, match=r"train_folds.csv changed since \S*fold0 was trained"):
+        fold_checkpoints(experiment, "0")
+    with pytest.raises(BengaliaiError, match=r"oof.json no longer matches the run: \S*train_folds.csv changed since"):
+        resolve_prior(experiment, None, None)
+    # Fold 1 trained again on other folds after oof.json was tuned: its alpha is stale too.
+    folds_csv.write_bytes(original)
+    write_run_description(experiment / "fold1", {"data": {"input": str(tmp_path / "other")}, "folds_file": "x.csv"})
+    with pytest.raises(BengaliaiError, match="fold1 was trained again on other inputs"):
+        resolve_prior(experiment, None, None, fold_checkpoints(experiment, "0"))
+
+
+def test_a_test_image_without_pixels_fails_before_writing(tiny_run: Path, tmp_path: Path) -> None:
+    input_dir = tmp_path / "input"
+    shutil.copytree(_input(tiny_run), input_dir)
+    rows = pd.read_csv(input_dir / TEST_CSV)
+    extra = pd.DataFrame({"row_id": [f"Test_999_{c}" for c in ("consonant_diacritic", "grapheme_root", "vowel_diacritic")],
+                          "image_id": "Test_999", "component": ["consonant_diacritic", "grapheme_root", "vowel_diacritic"]})
+    write_csv(pd.concat([rows, extra]), input_dir / TEST_CSV)
+    out = tmp_path / "sub.csv"
+    with pytest.raises(DataError, match="Test_999"):
+        predict(tiny_run, input_dir=input_dir, out=out, alpha=0, workers=1)
+    assert not out.exists()
+
+
+def test_cli_predict_prints_where_the_submission_is(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.csv"
+    code = main(["predict", "--run", str(tiny_run), "--folds", "1", "--alpha", "0", "--out", str(out), "--workers", "1"])
+    assert code == 0
+    assert out.exists() and out.with_suffix(".npz").exists()
+    assert "test score" in capsys.readouterr().out
+    assert main(["predict", "--run", str(tmp_path), "--out", str(out)]) == 2
+
+
+def test_an_image_id_in_two_test_files_fails_before_the_inference(tmp_path: Path) -> None:
+    from bengaliai.data.parquet_images import write_image_parquet
+
+    images = np.full((2, 137, 236), 255, dtype=np.uint8)
+    write_image_parquet(tmp_path / "test_image_data_0.parquet", ["Test_0", "Test_1"], images)
+    write_image_parquet(tmp_path / "test_image_data_1.parquet", ["Test_2", "Test_1"], images)
+
+    def never(images: np.ndarray) -> None:
+        raise AssertionError("an image was predicted before the ids were checked")
+
+    ensemble = SimpleNamespace(models=[SimpleNamespace(preprocess={})], predict=never)
+    files = find_image_files(tmp_path, ("test",))
+    with pytest.raises(DataError, match=r"test_image_data_1\.parquet: image_id 'Test_1' is also in .*test_image_data_0\.parquet"):
+        predict_files(ensemble, files, workers=1)  # type: ignore[arg-type]
+    write_image_parquet(tmp_path / "test_image_data_1.parquet", ["Test_2", "Test_2"], images)
+    with pytest.raises(DataError, match=r"test_image_data_1\.parquet, row 1: duplicate image_id 'Test_2'"):
+        predict_files(ensemble, files, workers=1)  # type: ignore[arg-type]
