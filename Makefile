@@ -1,4 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
+# The interpreter that creates .venv (read only when .venv is created; `make clean` removes it):
+# Python 3.11 by default, another with e.g. `make PYTHON=python3.12 demo`.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,7 +30,12 @@ test-all: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
+# Two of the scripts in benchmarks/ (benchmarks/README.md lists them all). Run it on an idle machine.
 bench: $(STAMP)
+	@echo "make bench: 2 of the scripts in benchmarks/ (all of them, and what each needs: benchmarks/README.md)"
+	@echo "1. bench_prepare.py: first generates one full-size image file (50,210 images, about 1.6 GB) in a temporary"
+	@echo "   folder, then times prepare (two ways) against pd.read_parquet, 3 runs each: 3-5 min, up to 6.5 GiB of RAM"
+	@echo "2. bench_synth.py: synth of 7,000 images with 1 and 2 workers, then rendering alone: about 1 min"
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_synth.py
 

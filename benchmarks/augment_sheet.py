@@ -50,8 +50,8 @@ def rendered_images(n: int, size: int, seed: int) -> np.ndarray:
     """uint8 (n, size, size): synthetic graphemes as `bengaliai synth` draws them, cropped as `prepare` does."""
     from bengaliai.core.competition import render_text
     from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
-    from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
     from bengaliai.synth.render import RenderConfig, Renderer, require_raqm
+    from bengaliai.synth.sampling import TRAIN_CODE, image_rng, sample_train
 
     require_raqm()
     renderer = Renderer(RenderConfig())

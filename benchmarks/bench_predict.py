@@ -43,7 +43,7 @@ from bengaliai.data.labels import make_test_rows  # noqa: E402
 from bengaliai.data.parquet_images import read_images, write_image_parquet  # noqa: E402
 from bengaliai.data.preprocess import PreprocessConfig  # noqa: E402
 from bengaliai.data.runinfo import write_run_description  # noqa: E402
-from bengaliai.model.resnet import ModelConfig, build_model  # noqa: E402
+from bengaliai.model.classifier import ModelConfig, build_model  # noqa: E402
 from bengaliai.training.train import TrainConfig  # noqa: E402
 
 PREPROCESS = PreprocessConfig(mode="crop", size=128)

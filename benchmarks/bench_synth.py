@@ -24,8 +24,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from bengaliai.core.competition import HEIGHT, WIDTH, render_text
 from bengaliai.core.fonts import font_path
-from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train, synthesize
+from bengaliai.synth.dataset import synthesize
 from bengaliai.synth.render import RenderConfig, Renderer
+from bengaliai.synth.sampling import TRAIN_CODE, image_rng, sample_train
 
 
 class NaiveRenderer:

@@ -49,10 +49,11 @@ def measure(threads: int | None, workers: int, seconds: float) -> dict[str, floa
 
     from bengaliai.compute.threads import apply_threads, plan_threads, worker_init
     from bengaliai.core.competition import COMPONENTS, N_CLASSES
-    from bengaliai.model.resnet import ModelConfig, build_model
+    from bengaliai.model.classifier import ModelConfig, build_model
     from bengaliai.training.augment import AugmentConfig, build_transform
     from bengaliai.training.engine import LossConfig, targets_of, weighted_loss
-    from bengaliai.training.loader import AugmentedBatches, DataConfig, EpochBatches, ImageStore, to_model_input
+    from bengaliai.training.inputs import DataConfig
+    from bengaliai.training.loader import AugmentedBatches, EpochBatches, ImageStore, to_model_input
     from bengaliai.training.optim import OptimConfig, build_optimizer
 
     planned = threads is not None

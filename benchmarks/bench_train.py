@@ -34,10 +34,11 @@ from bengaliai.compute.distributed import DistInfo  # noqa: E402
 from bengaliai.compute.precision import Precision  # noqa: E402
 from bengaliai.compute.threads import apply_threads, plan_threads  # noqa: E402
 from bengaliai.core.competition import COMPONENTS, N_CLASSES  # noqa: E402
-from bengaliai.model.resnet import ModelConfig, build_model  # noqa: E402
+from bengaliai.model.classifier import ModelConfig, build_model  # noqa: E402
 from bengaliai.training.augment import AugmentConfig, build_transform  # noqa: E402
 from bengaliai.training.engine import LossConfig, StepContext, train_one_epoch, weighted_loss  # noqa: E402
-from bengaliai.training.loader import AugmentedBatches, DataConfig, EpochBatches, make_loader, open_cache  # noqa: E402
+from bengaliai.training.inputs import DataConfig  # noqa: E402
+from bengaliai.training.loader import AugmentedBatches, EpochBatches, make_loader, open_cache  # noqa: E402
 from bengaliai.training.optim import OptimConfig, build_optimizer, build_scheduler  # noqa: E402
 
 

@@ -22,8 +22,9 @@ import pandas as pd
 
 from bengaliai.core.competition import Grapheme, render_text
 from bengaliai.core.config import load_config
-from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
-from bengaliai.synth.render import RenderConfig, Renderer, thin
+from bengaliai.synth.render import RenderConfig, Renderer
+from bengaliai.synth.sampling import TRAIN_CODE, image_rng, sample_train
+from bengaliai.synth.strokes import thin
 
 log = logging.getLogger("compare_shapes")
 

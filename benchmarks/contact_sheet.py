@@ -17,8 +17,8 @@ import numpy as np
 
 from bengaliai.core.competition import HEIGHT, WIDTH, render_text
 from bengaliai.core.config import load_config
-from bengaliai.synth.dataset import TRAIN_CODE, image_rng, sample_train
 from bengaliai.synth.render import RenderConfig, Renderer
+from bengaliai.synth.sampling import TRAIN_CODE, image_rng, sample_train
 
 log = logging.getLogger(__name__)
 _COLUMNS = 6

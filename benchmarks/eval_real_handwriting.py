@@ -26,8 +26,9 @@ from bengaliai.core.competition import COMPONENTS, HEIGHT, LABEL_STRINGS, WIDTH
 from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
 from bengaliai.evaluation.metric import competition_score
 from bengaliai.evaluation.priors import apply_prior
+from bengaliai.inference.checkpoints import fold_checkpoints, load_models, training_input
 from bengaliai.inference.ensemble import Ensemble, InferenceConfig
-from bengaliai.inference.predict import Prior, fold_checkpoints, load_models, resolve_prior, training_input
+from bengaliai.inference.prior import Prior, resolve_prior
 
 log = logging.getLogger("eval_real_handwriting")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command to run on a lent GPU machine: installs the carried wheels, then runs
-# benchmarks/gpu_check.py (all checks, about 7 minutes on an H100/H200) into $OUT.
+# benchmarks/gpu_check.py (all checks, about 7 minutes on an H100/H200; the steps are in benchmarks/gpu_steps/)
+# into $OUT.
 #
 # 1. Here, once per checkout (the wheels go to .whl/, which .gitignore ignores; about 7.7 MB).
 #    The device image (Python 3.12, see /work/.library/device/KINDS.md) has torch, numpy, scipy,

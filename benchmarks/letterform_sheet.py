@@ -23,10 +23,11 @@ from PIL import Image, ImageDraw, ImageFont
 from bengaliai.core.competition import WIDTH, seen_graphemes
 from bengaliai.core.config import load_config
 from bengaliai.core.fonts import font_path
-from bengaliai.synth.dataset import REAL_ROOT, TRAIN_CODE, draw_image, sample_train
+from bengaliai.synth.drawing import REAL_ROOT, draw_image
 from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
+from bengaliai.synth.sampling import TRAIN_CODE, sample_train
 
 log = logging.getLogger(__name__)
 _COLUMNS = 6

@@ -194,8 +194,9 @@ def _labels_of(submission: Path, input_dir: Path) -> pd.DataFrame:
 
 def test_predict_routes_with_auto_and_not_with_off(routed_aux_run: Path, tmp_path: Path) -> None:
     from bengaliai.data.prepare import find_image_files
+    from bengaliai.inference.checkpoints import fold_checkpoints, load_models
     from bengaliai.inference.ensemble import Ensemble
-    from bengaliai.inference.predict import fold_checkpoints, load_models, predict_files
+    from bengaliai.inference.predict import predict_files
 
     report = read_oof_report(routed_aux_run)
     threshold = report["routing"]["threshold"]

@@ -1,8 +1,7 @@
-"""``bengaliai synth``: exact competition formats, grapheme sampling, images and determinism."""
+"""``bengaliai synth``: exact competition formats, images and determinism."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ from bengaliai.core.competition import (
 )
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.synth import render
-from bengaliai.synth.dataset import file_sizes, sample_test, sample_train, synthesize, unseen_triples
+from bengaliai.synth.dataset import synthesize
+from bengaliai.synth.sampling import file_sizes, sample_train
 
 N_TRAIN, N_TEST, SEED = 40, 12, 7
 FILES = [image_parquet_name(split, i) for split in ("train", "test") for i in range(4)]
@@ -132,39 +132,6 @@ def test_another_seed_gives_other_data(dataset: Path, tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() != (dataset / name).read_bytes(), name
 
 
-def test_train_sampling_is_balanced_and_seeded() -> None:
-    plan = sample_train(3000, seed=0)
-    counts = Counter(g.text for g in plan)
-    assert len(counts) == 1295 and set(counts.values()) == {2, 3}
-    assert plan == sample_train(3000, seed=0)
-    assert plan != sample_train(3000, seed=1)
-    assert sample_train(0, seed=0) == []
-
-
-def test_test_sampling_holds_unseen_graphemes() -> None:
-    plan = sample_test(1000, seed=0, unseen_fraction=0.15)
-    unseen = [g for g, seen in plan if not seen]
-    assert len(unseen) == 150 and len({g.text for g in unseen}) == 150
-    assert all(g.labels not in seen_triples() for g in unseen)
-    assert all(g.labels in seen_triples() for g, seen in plan if seen)
-    assert sample_test(1000, seed=0) == plan and sample_test(1000, seed=1) != plan
-
-
-def test_unseen_rule() -> None:
-    unseen = unseen_triples()
-    assert len(unseen) > 300 and len(set(unseen)) == len(unseen)
-    seen = seen_triples()
-    root_vowel = {(r, v) for r, v, _ in seen}
-    root_consonant = {(r, c) for r, _, c in seen}
-    for r, v, c in unseen:
-        assert (r, v, c) not in seen and (r, v) in root_vowel and (r, c) in root_consonant
-        assert r >= 13  # roots 0-12 are ং, ঃ and the independent vowels
-        assert c != 3 or v == 0
-        assert c != 6 or v in (0, 1)
-    assert (13, 0, 1) in unseen  # কঁ
-    assert (2, 1, 0) not in unseen  # অ + া is not a grapheme (it is written আ)
-
-
 def test_bad_arguments_and_missing_raqm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(BengaliaiError, match="workers"):
         synthesize(tmp_path, n_train=1, n_test=1, seed=0, workers=0)
@@ -172,11 +139,6 @@ def test_bad_arguments_and_missing_raqm(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(BengaliaiError, match="raqm"):
         synthesize(tmp_path, n_train=1, n_test=1, seed=0, workers=1)
     assert not list(tmp_path.iterdir())
-
-
-def test_negative_seeds_work() -> None:
-    assert sample_train(5, seed=-1) == sample_train(5, seed=-1)
-    assert len(sample_test(5, seed=-3)) == 5
 
 
 def test_manifest_says_the_dataset_is_complete(dataset: Path) -> None:

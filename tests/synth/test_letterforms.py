@@ -16,10 +16,13 @@ from bengaliai.core.competition import COMPONENTS, HEIGHT, TRAIN_CSV, WIDTH, Gra
 from bengaliai.core.errors import BengaliaiError, DataError
 from bengaliai.core.fileio import write_csv
 from bengaliai.data.parquet_images import read_image_ids, read_images, write_image_parquet
-from bengaliai.synth.dataset import NO_CLEAN_FONT, NO_SAMPLES, REAL_ROOT, TRAIN_CODE, draw_image, synthesize
-from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer, compose_signs, measure_root
+from bengaliai.synth.dataset import synthesize
+from bengaliai.synth.drawing import NO_CLEAN_FONT, NO_SAMPLES, REAL_ROOT, draw_image
+from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer, compose_signs
+from bengaliai.synth.realroot import measure_root
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
+from bengaliai.synth.sampling import TRAIN_CODE
 
 KA, TA, KHA = 13, 64, 22  # roots ক, ত (with fake handwritten samples) and খ (without)
 N_TRAIN, SEED = 8, 17  # seed 17's first 8 training graphemes hold কৌ and র্ত্রী (a ligature)

@@ -21,10 +21,17 @@ from bengaliai.core.competition import (
 )
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.synth import unseen
-from bengaliai.synth.dataset import sample_train, synthesize
+from bengaliai.synth.dataset import synthesize
 from bengaliai.synth.render import DEFAULT_FONTS, RenderConfig
+from bengaliai.synth.sampling import sample_train
 from bengaliai.synth.shaping import ShapingCheck
-from bengaliai.synth.unseen import UnseenPool, productive_consonant_diacritics, shapeable_unseen, unseen_candidates
+from bengaliai.synth.unseen import (
+    UnseenPool,
+    productive_consonant_diacritics,
+    shapeable_unseen,
+    unseen_candidates,
+    unseen_triples,
+)
 
 FONT = "mina-400.ttf"  # one font keeps the shaping check of the ~1900 candidates to a couple of seconds
 N_TRAIN, SEED = 48, 5
@@ -46,6 +53,21 @@ def test_the_constraints_hold_in_the_training_data() -> None:
     not_consonants = {t for t in seen if t[0] < 13 or t[0] == 164}
     assert {t for t in not_consonants if t[1] != 0} == {(2, 1, 4), (9, 1, 4)}
     assert productive_consonant_diacritics() == {1, 2, 4, 5}  # ঁ র্ ্য ্র; not র্য or ্র্য
+
+
+def test_unseen_rule() -> None:
+    unseen = unseen_triples()
+    assert len(unseen) > 300 and len(set(unseen)) == len(unseen)
+    seen = seen_triples()
+    root_vowel = {(r, v) for r, v, _ in seen}
+    root_consonant = {(r, c) for r, _, c in seen}
+    for r, v, c in unseen:
+        assert (r, v, c) not in seen and (r, v) in root_vowel and (r, c) in root_consonant
+        assert r >= 13  # roots 0-12 are ং, ঃ and the independent vowels
+        assert c != 3 or v == 0
+        assert c != 6 or v in (0, 1)
+    assert (13, 0, 1) in unseen  # কঁ
+    assert (2, 1, 0) not in unseen  # অ + া is not a grapheme (it is written আ)
 
 
 def test_unseen_candidates_follow_the_rules() -> None:

@@ -10,7 +10,7 @@ from bengaliai.compute.precision import Precision
 from bengaliai.core.competition import COMPONENTS, N_CLASSES
 from bengaliai.training.augment import AugmentConfig
 from bengaliai.training.engine import LossConfig, StepContext, train_one_epoch
-from bengaliai.training.loader import DataConfig
+from bengaliai.training.inputs import DataConfig
 
 
 class _Heads(torch.nn.Module):

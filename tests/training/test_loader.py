@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from bengaliai.training.augment import AugmentConfig, build_transform
-from bengaliai.training.loader import AugmentedBatches, DataConfig, EpochBatches, ImageStore, to_model_input
+from bengaliai.training.inputs import DataConfig
+from bengaliai.training.loader import AugmentedBatches, EpochBatches, ImageStore, to_model_input
 
 
 def _store(sizes: tuple[int, ...] = (5, 3, 4), side: int = 16) -> ImageStore:
@@ -78,31 +79,6 @@ def test_model_input_is_normalised_float_on_the_device() -> None:
     x = to_model_input(images, config, torch.device("cpu"), channels_last=True)
     assert x.dtype == torch.float32 and torch.allclose(x, torch.full_like(x, 2.0))
     assert x.is_contiguous(memory_format=torch.channels_last)
-
-
-def test_labels_follow_the_store_and_index_seen_graphemes() -> None:
-    import pandas as pd
-    import pytest
-
-    from bengaliai.core.competition import seen_graphemes
-    from bengaliai.core.errors import DataError
-    from bengaliai.training.loader import align_labels
-
-    store = _store((2, 1))
-    first = seen_graphemes()[7]
-    frame = pd.DataFrame(
-        {
-            "image_id": ["Train_2", "Train_0", "Train_1"],
-            "grapheme_root": [1, 2, 3],
-            "vowel_diacritic": [0, 1, 2],
-            "consonant_diacritic": [0, 0, 1],
-            "grapheme": ["not-a-grapheme", first.text, first.text],
-        }
-    )
-    labels = align_labels(store, frame, "train.csv")
-    assert labels.tolist() == [[2, 1, 0, 7], [3, 2, 1, 7], [1, 0, 0, -1]]
-    with pytest.raises(DataError, match="1 cached images have no labels, e.g. Train_1"):
-        align_labels(store, frame.iloc[:2], "train.csv")
 
 
 def test_a_store_of_cache_files_pickles_as_paths_not_images(tmp_path) -> None:  # noqa: ANN001

@@ -19,7 +19,8 @@ from bengaliai.data.prepare import prepare
 from bengaliai.data.preprocess import PreprocessConfig
 from bengaliai.model.checkpoint import load_checkpoint
 from bengaliai.training import engine
-from bengaliai.training.train import METRICS_COLUMNS, TrainConfig, train
+from bengaliai.training.run_folder import METRICS_COLUMNS
+from bengaliai.training.train import TrainConfig, train
 
 
 def _prepared(input_dir: Path) -> Path:

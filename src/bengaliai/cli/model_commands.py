@@ -175,7 +175,8 @@ def add_predict(sub: Subcommands) -> None:
 
 
 def _run_kernel(args: argparse.Namespace) -> None:
-    from bengaliai.kaggle.kernel import build_kernel, push_kernel
+    from bengaliai.kaggle.kernel import build_kernel
+    from bengaliai.kaggle.push import push_kernel
 
     build = build_kernel(
         args.run, args.out, folds=args.folds, config=_inference_config(args), alpha=args.alpha,

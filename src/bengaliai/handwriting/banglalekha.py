@@ -26,17 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from bengaliai.core.competition import BANGLALEKHA_FOLDERS, BANGLALEKHA_ROOTS
+from bengaliai.handwriting.class_folders import (  # noqa: F401  (re-exported: the BanglaLekha names of the engine)
+    FolderDataset,
+    SourceImage,
+    read_character,
+    scan_folders,
+)
 from bengaliai.handwriting.folder_import import (  # noqa: F401  (re-exported: the BanglaLekha names of the engine)
     IMPORT_JSON,
     MAX_ROWS_PER_FILE,
     SOURCES_CSV,
-    FolderDataset,
-    SourceImage,
     file_sizes,
     image_rng,
     import_folders,
-    read_character,
-    scan_folders,
 )
 from bengaliai.handwriting.placement import PlacementConfig
 

@@ -19,7 +19,7 @@ by 0.72-1.03 (70-100 px high, strokes thinned to 4-6 px) into the 137x236 frame.
 from __future__ import annotations
 
 from bengaliai.core.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES
-from bengaliai.handwriting.folder_import import FolderDataset
+from bengaliai.handwriting.class_folders import FolderDataset
 from bengaliai.handwriting.placement import PlacementConfig
 
 ID_PREFIX = "CMP"

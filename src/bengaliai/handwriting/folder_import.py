@@ -1,28 +1,26 @@
 """A class-per-folder handwriting dataset -> competition training files, in bounded memory.
 
-The engine under ``bengaliai import SOURCE``: a ``FolderDataset`` says where a dataset keeps its
-class folders, which file suffixes are images, which grapheme each folder holds (the label map lives
-in ``competition``), the id prefix and how to read a file name; ``import_folders`` does the rest.
+The engine under ``bengaliai import SOURCE``: given a ``class_folders.FolderDataset`` (where a dataset
+keeps its class folders, which grapheme each holds, the id prefix, how to read a file name),
+``import_folders`` does the rest.
 
-Each image is cleaned of specks and cropped to its ink (``read_character``, either polarity), then
-drawn into the 137x236 frame by ``placement.place_character`` with its own generator seeded by
-(seed, folder, index), so any worker count gives the same bytes. Worker processes place chunks of
-images; this process writes one parquet file at a time, so memory stays near one file's pixels
-(1.6 GB at 50,000 rows). OUT gets train.csv, train_image_data_{i}.parquet, sources.csv (each
+Each image is cleaned of specks and cropped to its ink (``class_folders.read_character``, either
+polarity), then drawn into the 137x236 frame by ``placement.place_character`` with its own generator
+seeded by (seed, folder, index), so any worker count gives the same bytes. Worker processes place
+chunks of images; this process writes one parquet file at a time, so memory stays near one file's
+pixels (1.6 GB at 50,000 rows). OUT gets train.csv, train_image_data_{i}.parquet, sources.csv (each
 image's file and the fields of its name) and import.json (counts per class, settings, seed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import multiprocessing
-import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from bengaliai.core.competition import (
 from bengaliai.core.errors import BengaliaiError, DataError
 from bengaliai.core.fileio import write_csv, write_json
 from bengaliai.data.parquet_images import write_image_parquet
+from bengaliai.handwriting.class_folders import FolderDataset, SourceImage, read_character, scan_folders
 from bengaliai.handwriting.placement import PlacementConfig, place_character
 
 log = logging.getLogger(__name__)
@@ -54,135 +53,9 @@ MAX_ROWS_PER_FILE = 50_000
 _CHUNK = 64  # images per task: small enough to balance, large enough to amortise the pickling
 
 
-def _no_fields(name: str) -> dict[str, str]:
-    return {}
-
-
-@dataclass(frozen=True)
-class FolderDataset:
-    """What ``import_folders`` needs to know about one dataset's layout and labels."""
-
-    name: str  # recorded in import.json
-    command: str  # the import subcommand, for the progress bar
-    folders: frozenset[int]  # the dataset's class folders (numbered), labelled or not
-    labels: Mapping[int, tuple[int, int, int]]  # folder -> (root, vowel, consonant) of the folders to import
-    id_prefix: str  # ids are <prefix>_<folder>_<index>
-    suffixes: tuple[str, ...]  # image file suffixes, lower case
-    images_dir: str = ""  # the class folders' parent inside --src ("" : --src itself)
-    placement: PlacementConfig = field(default_factory=PlacementConfig)
-    name_fields: Callable[[str], dict[str, str]] = _no_fields  # extra sources.csv columns from a file name
-    field_names: tuple[str, ...] = ()  # the keys name_fields returns, in column order
-
-    @property
-    def source_columns(self) -> tuple[str, ...]:
-        return ("image_id", "path", *self.field_names)
-
-    def bare_roots(self) -> FolderDataset:
-        """The same dataset with only its folders of bare roots (root, 0, 0), for ``synth --roots-from``."""
-        labels = {f: t for f, t in self.labels.items() if t[1:] == (0, 0)}
-        return dataclasses.replace(self, labels=labels, name=f"{self.name}, bare roots only")
-
-
-@dataclass(frozen=True)
-class SourceImage:
-    folder: int
-    index: int  # place in the folder's sorted file list
-    path: Path
-    prefix: str
-
-    @property
-    def image_id(self) -> str:
-        return f"{self.prefix}_{self.folder}_{self.index}"
-
-
 def image_rng(seed: int, folder: int, index: int) -> np.random.Generator:
     """The generator that places one image: independent of worker count, order and --limit-per-class."""
     return np.random.default_rng([seed % 2**64, folder, index])
-
-
-def read_character(path: Path, config: PlacementConfig = PlacementConfig()) -> np.ndarray:
-    """The ink of one dataset image as a bool mask cropped to its box: the image enlarged
-    ``config.upsample`` times (bicubic), dark ink at most ``config.ink_threshold`` (light ink at least
-    255 minus it), specks under ``config.speck_fraction`` of the ink dropped. DataError naming the file
-    if unusable."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise DataError(path, f"cannot read the file ({error.strerror or error})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if image is None:
-        raise DataError(path, "not a readable image (corrupt, or not a PNG or JPEG)")
-    if config.upsample > 1:
-        image = cv2.resize(image, None, fx=config.upsample, fy=config.upsample, interpolation=cv2.INTER_CUBIC)
-    light = image > 127
-    border = np.concatenate([light[0], light[-1], light[:, 0], light[:, -1]])
-    # Dark ink on light paper when the border is mostly light; either way the ink lies at least
-    # 255 - ink_threshold grey levels from white paper (black paper).
-    threshold = config.ink_threshold
-    ink = image <= threshold if border.mean() > 0.5 else image >= 255 - threshold
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    if not areas.size:
-        raise DataError(path, "no ink in the image")
-    kept = np.flatnonzero(areas >= config.speck_fraction * areas.sum()) + 1
-    if len(kept) < n - 1:
-        ink = np.isin(labels, kept)
-    ys, xs = np.nonzero(ink)
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-
-
-def _folder_list(folders: Sequence[int]) -> str:
-    """1, 2, 3 .. as ranges: '1-42, 47-168'."""
-    parts, run = [], [folders[0]]
-    for f in folders[1:]:
-        if f == run[-1] + 1:
-            run.append(f)
-            continue
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [f]
-    parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ", ".join(parts)
-
-
-def scan_folders(src: Path, dataset: FolderDataset, limit_per_class: int | None = None) -> list[SourceImage]:
-    """The images of the labelled class folders under SRC, by folder number then file name.
-
-    Missing class folders and unknown entries are logged as warnings; no labelled class at all is an
-    error. ``limit_per_class`` keeps that many images per folder, evenly spaced in name order.
-    """
-    images_dir = Path(src) / dataset.images_dir
-    if not images_dir.is_dir():
-        layout = f"{dataset.images_dir}/1 .. {dataset.images_dir}/{max(dataset.folders)}"
-        what = f"no {dataset.images_dir}/ folder" if dataset.images_dir else "not a folder"
-        raise DataError(src, f"{what}; expected the {dataset.name} folder holding {layout.lstrip('/')}")
-    known = {str(n) for n in dataset.folders}
-    entries = {p.name: p for p in images_dir.iterdir() if p.is_dir()}
-    unknown = sorted(set(entries) - known)
-    missing = sorted(known - set(entries), key=int)
-    if unknown:
-        log.warning("%s: ignored %d unknown folder(s): %s", images_dir, len(unknown), ", ".join(unknown))
-    if missing:
-        log.warning(
-            "%s: %d of the %d class folders are missing: %s", images_dir, len(missing), len(known), ", ".join(missing)
-        )
-    present = sorted(int(name) for name in entries if name in known and int(name) in dataset.labels)
-    if not present:
-        raise DataError(images_dir, f"no folder of a labelled grapheme class ({_folder_list(sorted(dataset.labels))})")
-    images: list[SourceImage] = []
-    for folder in present:
-        folder_path = entries[str(folder)]
-        # scandir knows each entry's type without a stat; sorting names, not Paths, is 10x faster.
-        with os.scandir(folder_path) as scan:
-            names = sorted(e.name for e in scan if e.name.lower().endswith(dataset.suffixes) and e.is_file())
-        keep = range(len(names))
-        if limit_per_class is not None and limit_per_class < len(names):
-            keep = [i * len(names) // limit_per_class for i in range(limit_per_class)]
-        if not names:
-            log.warning("%s: no %s files", folder_path, " or ".join(dataset.suffixes))
-        images += [SourceImage(folder, i, folder_path / names[i], dataset.id_prefix) for i in keep]
-    if not images:
-        raise DataError(images_dir, f"no {' or '.join(dataset.suffixes)} images in the labelled class folders")
-    return images
 
 
 def grapheme_text(labels: tuple[int, int, int]) -> str:

@@ -27,7 +27,7 @@ from bengaliai.core.config import from_dict
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.evaluation.routing import AUX_KEYS, TOP_K, aux_summary
 from bengaliai.model.checkpoint import load_checkpoint
-from bengaliai.model.resnet import AUX_HEAD, ModelConfig, build_model
+from bengaliai.model.classifier import AUX_HEAD, ModelConfig, build_model
 
 log = logging.getLogger(__name__)
 

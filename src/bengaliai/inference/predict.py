@@ -8,7 +8,8 @@ the chosen folds are averaged (optionally over test-time views), corrected by th
 frequencies (``p / freq**alpha``, alpha tuned out of fold by ``bengaliai oof``), and the argmax
 becomes ``row_id,target`` in the order of test.csv. With routing (bengaliai.evaluation.routing), images the
 auxiliary grapheme head is confident about take that grapheme's label triple instead. The Kaggle kernel calls ``predict_files``
-too, so its submission equals this one byte for byte.
+too, so its submission equals this one byte for byte. The folds' checkpoints are chosen and loaded
+by ``checkpoints``, the prior correction is resolved by ``prior``.
 """
 
 from __future__ import annotations
@@ -23,26 +24,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from bengaliai.compute.device import resolve_device
 from bengaliai.compute.threads import apply_threads, plan_threads
-from bengaliai.core.competition import COMPONENTS, TEST_CSV, TRAIN_CSV
+from bengaliai.core.competition import COMPONENTS, TEST_CSV
 from bengaliai.core.errors import BengaliaiError, DataError
 from bengaliai.core.fileio import ensure_writable
 from bengaliai.data.labels import read_test_rows, read_train_labels
 from bengaliai.data.parquet_images import iter_image_blocks, open_image_file, read_image_ids
 from bengaliai.data.prepare import find_image_files
 from bengaliai.data.preprocess import PreprocessConfig, preprocess_batch
-from bengaliai.data.runinfo import CONFIG_YAML, fold_files, is_fold_dir_name, read_run_config
 from bengaliai.evaluation.metric import competition_score
-from bengaliai.evaluation.oof_report import OOF_JSON, read_oof_report, report_mismatch, resolve_routing
-from bengaliai.evaluation.priors import apply_prior, class_counts
+from bengaliai.evaluation.oof_report import resolve_routing
+from bengaliai.evaluation.priors import apply_prior
 from bengaliai.evaluation.routing import AUX_KEYS, Routing, route, routed_mask
-from bengaliai.inference.ensemble import Ensemble, FoldModel, InferenceConfig, load_fold_model
+from bengaliai.inference.checkpoints import fold_checkpoints, load_models, training_input
+from bengaliai.inference.ensemble import Ensemble, InferenceConfig
+from bengaliai.inference.prior import Prior, resolve_prior
 from bengaliai.inference.submission import build_submission, test_rows_positions, write_probabilities, write_submission
-from bengaliai.model.resnet import AUX_HEAD
+from bengaliai.model.classifier import AUX_HEAD
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,6 @@ DEFAULT_BLOCK_IMAGES = 4096
 _CHUNK = 512
 # Labels of a synthetic test set (bengaliai synth); when present, predict also scores itself.
 TEST_LABELS_CSV = "test_labels.csv"
-
-
-@dataclass(frozen=True)
-class Prior:
-    """The prior correction to apply: ``alpha`` (0: none) and the training class counts."""
-
-    alpha: float = 0.0
-    counts: Mapping[str, Sequence[int]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        counts = None if self.counts is None else {k: [int(c) for c in v] for k, v in self.counts.items()}
-        return {"alpha": self.alpha, "class_counts": counts}
 
 
 @dataclass(frozen=True)
@@ -94,40 +82,6 @@ class PredictResult:
             recalls = ", ".join(f"{k} {v:.4f}" for k, v in self.test_score.items() if k != "score")
             lines.append(f"test score (synthetic labels): {self.test_score['score']:.4f} ({recalls})")
         return "\n".join(lines)
-
-
-def fold_checkpoints(experiment_dir: Path, folds: str = "all") -> list[Path]:
-    """``best.pt`` of each requested fold of ``runs/<experiment>`` (``all``: every trained fold).
-
-    Refuses folds whose train.csv or folds file changed since they were trained, and folds trained
-    on different ones (runinfo.check_ensemble_inputs): their out-of-fold figures and tuned alpha
-    would not describe the ensemble.
-    """
-    from bengaliai.data.runinfo import check_ensemble_inputs
-
-    experiment_dir = Path(experiment_dir)
-    found = fold_files(experiment_dir, "best.pt")
-    if not found:
-        hint = " (pass runs/<experiment>, not a fold folder)" if is_fold_dir_name(experiment_dir.name) else ""
-        raise BengaliaiError(f"{experiment_dir}: no fold<K>/best.pt here{hint}; train with `bengaliai train` first")
-    if folds == "all":
-        wanted = sorted(found)
-    else:
-        try:
-            wanted = [int(part) for part in folds.split(",")]
-        except ValueError:
-            raise BengaliaiError(f"--folds {folds!r}: expected 'all' or fold numbers such as 0 or 0,2") from None
-    missing = [k for k in wanted if k not in found]
-    if missing:
-        raise BengaliaiError(f"--folds {folds}: {experiment_dir} has no best.pt for fold(s) {missing}; trained: {sorted(found)}")
-    check_ensemble_inputs([found[k].parent for k in wanted])
-    return [found[k] for k in wanted]
-
-
-def load_models(checkpoints: Sequence[Path], config: InferenceConfig) -> tuple[list[FoldModel], torch.device]:
-    # A GPU this torch cannot run on falls back to the CPU: a slow submission beats none.
-    device = resolve_device(config.device, fallback_to_cpu=True)
-    return [load_fold_model(path, device, config.channels_last) for path in checkpoints], device
 
 
 def _prepared_chunks(images: np.ndarray, preprocess: PreprocessConfig, pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
@@ -221,72 +175,6 @@ def score_against(labels_csv: Path, image_ids: Sequence[str], labels: Mapping[st
     return competition_score({n: rows[n].to_numpy() for n in COMPONENTS}, labels).as_dict()
 
 
-def resolve_prior(
-    experiment_dir: Path, alpha: float | None, train_dir: Path | None, checkpoints: Sequence[Path] | None = None,
-    routed: bool = False,
-) -> Prior:
-    """The prior correction for ``alpha`` (None: the one ``bengaliai oof`` tuned, else none).
-
-    ``routed``: the ensemble routes (bengaliai.evaluation.routing), so ``alpha`` None takes the alpha tuned
-    together with the routing for the component path rather than the one tuned without it.
-
-    ``checkpoints`` are the ensemble's (fold_checkpoints; default: every trained fold). The tuned
-    alpha is used only where it describes them: when oof.json's train.csv, folds file and folds'
-    fingerprints still match, and every fold of the ensemble is one the alpha was tuned on. The
-    same folds: used. A subset of them (e.g. ``--folds 0`` of a 5-fold run): used, with a warning
-    naming both fold lists. Any other fold, or inputs changed since: refused, saying to run
-    ``bengaliai oof`` again or to pass ``--alpha``. Without oof.json: no correction, with a warning.
-
-    Class counts come from the experiment's oof.json (written by ``bengaliai oof``) or, for an
-    explicit alpha without an up-to-date one, from ``train_dir/train.csv`` (the labels the folds
-    trained on).
-    """
-    experiment_dir = Path(experiment_dir)
-    report = read_oof_report(experiment_dir)
-    mismatch = report_mismatch(experiment_dir, report) if report is not None else None
-    if alpha is None:
-        if report is None:
-            log.warning(
-                "%s has no oof.json: predicting without prior correction; run `bengaliai oof --run %s` to tune it",
-                experiment_dir, experiment_dir,
-            )
-            return Prior()
-        redo = f"run `bengaliai oof --run {experiment_dir}` again, or pass --alpha explicitly"
-        if mismatch is not None:
-            raise BengaliaiError(
-                f"--alpha auto: {experiment_dir / OOF_JSON} no longer matches the run: {mismatch}; {redo}"
-            )
-        paths = checkpoints if checkpoints is not None else fold_files(experiment_dir, "best.pt").values()
-        chosen = sorted(int(Path(path).parent.name.removeprefix("fold")) for path in paths)
-        tuned = report.get("folds")
-        if tuned is None:
-            log.warning("%s does not say which folds its alpha was tuned on; using it for folds %s",
-                        experiment_dir / OOF_JSON, chosen)
-        elif not set(chosen) <= set(tuned):
-            raise BengaliaiError(
-                f"--alpha auto: {experiment_dir / OOF_JSON} was tuned on folds {sorted(tuned)}, but the ensemble "
-                f"uses folds {chosen} (fold(s) {sorted(set(chosen) - set(tuned))} unseen by the tuning); {redo}"
-            )
-        elif set(chosen) != set(tuned):
-            log.warning("prior alpha was tuned on folds %s, the ensemble uses only folds %s: using it anyway",
-                        sorted(tuned), chosen)
-        tuned_alpha = float(report["routing"]["alpha"] if routed else report["prior"]["alpha"])
-        log.info("prior correction: alpha %g, tuned out of fold%s", tuned_alpha, " with routing" * routed)
-        return Prior(tuned_alpha, report["prior"]["class_counts"])
-    if alpha == 0:
-        return Prior()
-    if report is not None and mismatch is None:
-        return Prior(alpha, report["prior"]["class_counts"])
-    if train_dir is None or not (Path(train_dir) / TRAIN_CSV).exists():
-        raise BengaliaiError(
-            f"--alpha {alpha} needs the training class counts: run `bengaliai oof --run {experiment_dir}` first"
-        )
-    if mismatch is not None:
-        log.warning("%s is out of date (%s): class counts read from %s instead",
-                    experiment_dir / OOF_JSON, mismatch, Path(train_dir) / TRAIN_CSV)
-    return Prior(alpha, class_counts(read_train_labels(Path(train_dir) / TRAIN_CSV)))
-
-
 def predict(
     experiment_dir: Path,
     input_dir: Path | None = None,
@@ -333,12 +221,3 @@ def predict(
         submission, npz, len(ids), tuple(m.fold for m in models), prior.alpha, time.perf_counter() - start, test_score,
         rule, n_routed,
     )
-
-
-def training_input(checkpoint: Path) -> str:
-    """The input folder the fold of ``checkpoint`` was trained on (from its run's config.yaml)."""
-    config = read_run_config(checkpoint.parent)
-    try:
-        return str(config["data"]["input"])
-    except (KeyError, TypeError):
-        raise BengaliaiError(f"{checkpoint.parent / CONFIG_YAML}: cannot read the run's input folder; pass --input") from None

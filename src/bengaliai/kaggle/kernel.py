@@ -9,25 +9,19 @@ The build folder holds two uploads:
 - ``kernel/``: ``kernel-metadata.json`` (competition source bengaliai-cv19, internet off, the
   dataset attached, GPU as asked) and ``inference.py``, a script that carries this package's
   sources as an embedded zip and needs nothing beyond what Kaggle's images ship (torch, numpy,
-  pandas, pyarrow, OpenCV, PyYAML, tqdm).
+  pandas, pyarrow, OpenCV, PyYAML, tqdm); the script and its bundle are made by ``bundle``.
 
-``--push`` uploads both with the ``kaggle`` package (dataset first, then the kernel).
+``--push`` uploads both with the ``kaggle`` package (dataset first, then the kernel; ``push``).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import os
 import re
-import textwrap
-import zipfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -37,9 +31,11 @@ from bengaliai.core.errors import BengaliaiError
 from bengaliai.core.fileio import atomic_path, ensure_writable, write_json
 from bengaliai.data.runinfo import git_commit, read_run_config
 from bengaliai.evaluation.oof_report import resolve_routing
+from bengaliai.inference.checkpoints import fold_checkpoints, training_input
 from bengaliai.inference.ensemble import InferenceConfig, slim_state
-from bengaliai.inference.predict import DEFAULT_BLOCK_IMAGES, fold_checkpoints, resolve_prior, training_input
-from bengaliai.kaggle.download import authenticate, kaggle_api, quietly
+from bengaliai.inference.predict import DEFAULT_BLOCK_IMAGES
+from bengaliai.inference.prior import resolve_prior
+from bengaliai.kaggle.bundle import bundle_package, kernel_script
 from bengaliai.kaggle.kernel_runtime import INFERENCE_JSON
 from bengaliai.model.checkpoint import load_checkpoint
 
@@ -49,66 +45,12 @@ KERNEL_SCRIPT = "inference.py"
 KERNEL_METADATA = "kernel-metadata.json"
 DATASET_METADATA = "dataset-metadata.json"
 PLACEHOLDER_USER = "your-kaggle-username"
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# What the kernel runs on: every layer up to kaggle/ (kernel_runtime), less the data generators
-# (synth, handwriting), training and the command line, which it never imports (the import
-# contracts in pyproject.toml hold inference and kaggle away from them).
-KERNEL_PACKAGES = ("core", "compute", "data", "model", "evaluation", "inference", "kaggle")
 # Kaggle's GPU machine shapes: the values the SaveKernel API documents for ``machine_shape``
 # (kagglesdk 0.1.38, kernels/types/kernels_api_service.py; kaggle 2.2.4 kernels_push passes the
 # value through unchecked). T4 by default: a P100 (sm_60) cannot run the torch of Kaggle's current
 # image ("no kernel image is available for execution on the device").
 DEFAULT_MACHINE_SHAPE = "NvidiaTeslaT4"
 GPU_MACHINE_SHAPES = ("NvidiaTeslaT4", "NvidiaTeslaP100")
-# A fixed time stamp for the bundled files: the same sources give the same kernel script.
-_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
-
-_SCRIPT = '''\
-"""Offline Kaggle kernel for {competition}: experiment {experiment}, folds {folds}.
-
-Built by `bengaliai kernel` (bengaliai {version}, commit {commit}). Reads the competition files
-and the weights dataset {dataset} under /kaggle/input and writes /kaggle/working/submission.csv.
-The bengaliai package travels inside this file (a zip of its sources, unpacked to a temporary
-folder that is removed when the run ends), so the kernel needs no internet and installs nothing.
-"""
-
-import argparse
-import base64
-import io
-import sys
-import tempfile
-import traceback
-import zipfile
-from pathlib import Path
-
-BUNDLE = (
-{bundle}
-)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Predict the test set and write the submission.")
-    parser.add_argument("--root", type=Path, default=Path("/kaggle"), help="folder with input/ and working/")
-    parser.add_argument("--out", type=Path, default=None, help="submission path (default: ROOT/working/submission.csv)")
-    args, _ = parser.parse_known_args()
-    # The package lives only as long as the run: the folder is removed at the end, also on error.
-    with tempfile.TemporaryDirectory(prefix="bengaliai-") as package_dir:
-        with zipfile.ZipFile(io.BytesIO(base64.b64decode("".join(BUNDLE)))) as archive:
-            archive.extractall(package_dir)
-        sys.path.insert(0, package_dir)
-        from bengaliai.kaggle.kernel_runtime import configure_logging, run_kernel
-
-        configure_logging()
-        try:
-            run_kernel(args.root, args.out)
-        except Exception:
-            traceback.print_exc()  # now, while the sources it quotes still exist
-            raise SystemExit(1) from None
-
-
-if __name__ == "__main__":
-    main()
-'''
 
 
 @dataclass(frozen=True)
@@ -135,26 +77,6 @@ class KernelBuild:
 def slugify(text: str) -> str:
     """Kaggle's slug of a title: lower case, runs of other characters become one hyphen."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def bundle_package(package_dir: Path = _PACKAGE_DIR) -> bytes:
-    """A zip of the package's Python sources (no fonts, no caches), byte-identical for equal sources."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        paths = [*package_dir.glob("*.py"), *(p for sub in KERNEL_PACKAGES for p in (package_dir / sub).glob("*.py"))]
-        for path in sorted(paths):
-            info = zipfile.ZipInfo(f"bengaliai/{path.relative_to(package_dir).as_posix()}", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
-
-
-def kernel_script(bundle: bytes, **facts: Any) -> str:
-    """The kernel's ``inference.py`` with ``bundle`` embedded as base64 lines."""
-    encoded = base64.b64encode(bundle).decode("ascii")
-    lines = "\n".join(f'    "{chunk}"' for chunk in textwrap.wrap(encoded, 100))
-    return _SCRIPT.format(bundle=lines, competition=COMPETITION, version=__version__, **facts)
 
 
 def default_user() -> str:
@@ -264,50 +186,3 @@ def _write_weights(checkpoints: list[Path], dataset_dir: Path) -> tuple[list[str
         if stale.name not in names:
             stale.unlink()
     return names, folds
-
-
-def push_kernel(build: KernelBuild, api_factory: Callable[[], Any] | None = None) -> None:
-    """Upload the weights dataset (new, or a new version) and then push the kernel.
-
-    ``api_factory`` returns an unauthenticated KaggleApi-like object (tests pass a fake one).
-    Without credentials, raises one BengaliaiError that says how to provide them.
-    """
-    if build.dataset_id.startswith(PLACEHOLDER_USER + "/"):
-        raise BengaliaiError(f"the build names no Kaggle user ({build.dataset_id}); build it again with --user NAME")
-    api = (api_factory or kaggle_api)()
-    authenticate(api)
-    try:
-        exists = _dataset_exists(api, build.dataset_id)
-        if exists:
-            log.info("uploading a new version of %s", build.dataset_id)
-            response = quietly(
-                lambda: api.dataset_create_version(str(build.dataset_dir), "bengaliai kernel", dir_mode="skip", convert_to_csv=False)
-            )
-        else:
-            log.info("creating the dataset %s", build.dataset_id)
-            response = quietly(
-                lambda: api.dataset_create_new(str(build.dataset_dir), public=False, dir_mode="skip", convert_to_csv=False)
-            )
-        _check_response(response, f"uploading {build.dataset_id}")
-        log.info("pushing the kernel %s", build.kernel_id)
-        response = quietly(lambda: api.kernels_push(str(build.kernel_dir)))
-        _check_response(response, f"pushing {build.kernel_id}")
-    except BengaliaiError:
-        raise
-    except (Exception, SystemExit) as error:  # the kaggle client raises whatever requests raises
-        raise BengaliaiError(f"Kaggle push failed ({type(error).__name__}: {error})") from None
-    log.info("pushed: https://www.kaggle.com/code/%s (the dataset may take a minute to process first)", build.kernel_id)
-
-
-def _dataset_exists(api: Any, dataset_id: str) -> bool:
-    try:
-        quietly(lambda: api.dataset_status(dataset_id))
-    except (Exception, SystemExit):
-        return False
-    return True
-
-
-def _check_response(response: Any, what: str) -> None:
-    error = getattr(response, "error", None)
-    if response is None or error:
-        raise BengaliaiError(f"{what} failed: {error or 'no response from Kaggle'}")

@@ -21,8 +21,10 @@ from bengaliai.core.fileio import ensure_writable
 from bengaliai.data.labels import read_test_rows
 from bengaliai.data.prepare import find_image_files
 from bengaliai.evaluation.routing import Routing
+from bengaliai.inference.checkpoints import load_models
 from bengaliai.inference.ensemble import Ensemble, InferenceConfig
-from bengaliai.inference.predict import Prior, load_models, predict_files, write_outputs
+from bengaliai.inference.predict import predict_files, write_outputs
+from bengaliai.inference.prior import Prior
 
 log = logging.getLogger(__name__)
 

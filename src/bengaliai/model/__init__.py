@@ -1,16 +1,18 @@
 """The network and its checkpoints: a ResNet backbone with one linear head per grapheme component.
 
-Modules: ``resnet`` (``ModelConfig``, ``build_model``, the ImageNet loader), ``checkpoint`` (atomic
-checkpoints read back with clear errors, RNG state, seeding). A new backbone goes into ``resnet`` (or a
-module beside it) and is named by ``model.arch``.
+Modules: ``classifier`` (``ModelConfig``, ``build_model``, the multi-head ``BengaliResNet``),
+``resnet`` (the backbone family: blocks, stages, architectures as data), ``pretrained`` (ImageNet
+weights of torchvision or timm loaded by name), ``checkpoint`` (atomic checkpoints read back with
+clear errors, RNG state, seeding). A new backbone goes into ``resnet`` (or a module beside it) and is
+named by ``model.arch``.
 """
 
 from bengaliai.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "ModelConfig": "resnet",
-    "build_model": "resnet",
-    "BengaliResNet": "resnet",
+    "ModelConfig": "classifier",
+    "build_model": "classifier",
+    "BengaliResNet": "classifier",
     "save_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
     "seed_everything": "checkpoint",

@@ -1,10 +1,12 @@
 """The stand-in dataset: Bengali graphemes drawn with fonts and a pen, written in the competition's format.
 
-Modules: ``dataset`` (``bengaliai synth``: sampling and writing the files), ``render`` (one image:
-fonts, glyph cache, distortion), ``shaping`` (which font shapes a text cleanly), ``unseen`` (graphemes
-the training set lacks), ``fontsigns`` / ``letterforms`` / ``rootbank`` (a font's signs redrawn on
-handwritten roots). Its output reaches training only as a folder on disk: training, inference and
-kaggle never import it.
+Modules: ``dataset`` (``bengaliai synth``: writing the files), ``sampling`` (what each split draws and
+each image's generator), ``drawing`` (the images in chunks, in worker processes), ``render`` (one
+image: fonts, glyph cache, distortion), ``strokes`` (matra, centre lines and stroke width of ink
+masks), ``shaping`` (which font shapes a text cleanly), ``unseen`` (graphemes the training set lacks),
+``fontsigns`` / ``realroot`` / ``letterforms`` / ``rootbank`` (a font's signs redrawn on handwritten
+roots). Its output reaches training only as a folder on disk: training, inference and kaggle never
+import it.
 """
 
 from bengaliai.core.lazy import lazy_exports

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bengaliai.synth.render import Renderer, headline_span, thin
+from bengaliai.synth.render import Renderer
+from bengaliai.synth.strokes import headline_span, stroke_width, thin
 
 _RING8 = ((0, 1), (1, -1), (1, 0), (1, 1))  # half of the 8 neighbours: each skeleton link once
 
@@ -80,17 +81,6 @@ def extract_signs(
     if line is not None and whole is not None and whole[0] <= y + line[1] and y + line[0] <= whole[1]:
         matra = (float(whole[2] - x), float(whole[3] - x))
     return Signs(segments, anchors, (0, 0, rw, rh), None if line is None else 0.5 * (line[0] + line[1]), matra)
-
-
-def stroke_width(binary: np.ndarray, centre: np.ndarray | None = None) -> float:
-    """Typical stroke width of a 0/1 mask: twice the median distance to paper along the centre lines."""
-    centre = thin(binary) > 0 if centre is None else centre
-    if not centre.any():
-        return 1.0
-    framed = cv2.copyMakeBorder(binary, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    inside = cv2.distanceTransform(framed, cv2.DIST_L2, 5)
-    # The distance at a centre pixel counts the centre itself: a 5 px stroke measures 3.
-    return max(1.0, 2.0 * float(np.median(inside[1:-1, 1:-1][centre])) - 1.0)
 
 
 def _links(centre: np.ndarray) -> np.ndarray:

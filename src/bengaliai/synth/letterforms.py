@@ -24,12 +24,11 @@ import numpy as np
 
 from bengaliai.core.competition import HEIGHT, LABEL_STRINGS, WIDTH, Grapheme
 from bengaliai.core.errors import BengaliaiError
-from bengaliai.synth.fontsigns import Signs, extract_signs, stroke_width
-from bengaliai.synth.render import RenderConfig, Renderer, headline_span, thin
+from bengaliai.synth.fontsigns import Signs, extract_signs
+from bengaliai.synth.realroot import RealRoot, measure_root
+from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
 
-# A handwritten sample with less ink or a lower ink box is a few specks (the import has some).
-_MIN_INK, _MIN_HEIGHT = 150, 24
 _SAMPLE_TRIES = 4
 
 
@@ -67,47 +66,6 @@ class LetterformConfig:
                 raise BengaliaiError(f"letterform config: {name} is a (low, high) range; got {[low, high]}")
         if self.glyph_size < 16 or self.max_anisotropy < 1.0:
             raise BengaliaiError("letterform config: need glyph_size >= 16 and max_anisotropy >= 1")
-
-
-@dataclass(frozen=True)
-class RealRoot:
-    """A handwritten root image measured once: its ink, box, matra, stroke width and shades."""
-
-    image: np.ndarray
-    ink: np.ndarray  # 0/1 mask of its strokes
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
-    headline: float | None
-    matra: tuple[int, int] | None  # x0, x1 of the headline's ink
-    stroke: float
-    paper: float
-    level: float  # the grey of the stroke cores
-    noise: float  # std of the paper
-
-
-def measure_root(image: np.ndarray) -> RealRoot | None:
-    """Measure a dark-on-light handwritten letter in the 137x236 frame; None if it is only specks."""
-    paper = float(np.median(image))
-    dark = image[image < paper - 30]
-    if len(dark) < _MIN_INK:
-        return None
-    ink = (image < 0.5 * (paper + float(np.percentile(dark, 10)))).astype(np.uint8)
-    x, y, w, h = cv2.boundingRect(ink)
-    if ink.sum() < _MIN_INK or h < _MIN_HEIGHT:
-        return None
-    box = ink[y : y + h, x : x + w]
-    centre = thin(box) > 0
-    line = headline_span(box)
-    return RealRoot(
-        image=image,
-        ink=ink,
-        box=(x, y, x + w, y + h),
-        headline=None if line is None else y + 0.5 * (line[0] + line[1]),
-        matra=None if line is None else (x + line[2], x + line[3]),
-        stroke=stroke_width(box, centre),
-        paper=paper,
-        level=float(np.median(image[y : y + h, x : x + w][centre])),
-        noise=float(image[image > paper - 6].std()),
-    )
 
 
 class LetterformDrawer:

@@ -1,9 +1,12 @@
 """Training folds: the input assembled, batches and augmentation, the loss and loop, optimiser and EMA.
 
-Modules: ``train`` (``bengaliai train``: ``TrainConfig``, ``train(config, folds)``), ``sources`` (the
-main split and the extra sources assembled for one fold), ``loader`` (the cache, batches),
-``augment`` / ``augment_device`` (per image on the CPU or per batch on the device), ``engine`` (loss,
-one epoch, evaluation), ``optim`` (optimiser, schedule, EMA).
+Modules: ``train`` (``bengaliai train``: ``TrainConfig``, ``train(config, folds)``, the fold loop),
+``run_folder`` (what each epoch writes to the run folder, what a resume restores), ``inputs``
+(``DataConfig``; everything one fold trains on, put together once: the main split, the extra sources,
+the batch plan), ``sources`` (a source's cache and labels read, an extra source checked), ``loader``
+(the memory-mapped cache, batch samplers and loaders), ``augment`` / ``augment_device`` (per image on
+the CPU or per batch on the device), ``engine`` (loss, one epoch, evaluation), ``optim`` (optimiser,
+schedule, EMA).
 """
 
 from bengaliai.core.lazy import lazy_exports
@@ -12,7 +15,8 @@ _EXPORTS = {
     "TrainConfig": "train",
     "train_fold": "train",
     "run_dir_of": "train",
-    "DataConfig": "loader",
+    "DataConfig": "inputs",
+    "fold_inputs": "inputs",
     "AugmentConfig": "augment",
     "OptimConfig": "optim",
     "LossConfig": "engine",

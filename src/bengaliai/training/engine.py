@@ -20,10 +20,11 @@ from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.supervision import IGNORED, UNSEEN
 from bengaliai.evaluation.metric import competition_score
 from bengaliai.evaluation.routing import AUX_KEYS, aux_summary
-from bengaliai.model.resnet import AUX_HEAD
+from bengaliai.model.classifier import AUX_HEAD
 from bengaliai.training.augment import AugmentConfig, mix_batch
 from bengaliai.training.augment_device import batch_seed
-from bengaliai.training.loader import DataConfig, to_model_input
+from bengaliai.training.inputs import DataConfig
+from bengaliai.training.loader import to_model_input
 
 log = logging.getLogger(__name__)
 

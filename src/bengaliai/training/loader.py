@@ -1,4 +1,4 @@
-"""Training data: the prepared uint8 cache, labels aligned to it, and batch loaders.
+"""Training batches: the prepared uint8 cache memory-mapped, seeded batch samplers and loaders.
 
 Images stay uint8 from disk to the device: the loader gathers a whole batch from memory-mapped
 cache files, augments it in worker processes and hands over a uint8 tensor; conversion to float
@@ -11,80 +11,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 
 from bengaliai.compute.threads import worker_init
-from bengaliai.core.competition import COMPONENTS, image_parquet_name, seen_graphemes
-from bengaliai.core.errors import BengaliaiError, DataError
+from bengaliai.core.competition import image_parquet_name
+from bengaliai.core.errors import DataError
 from bengaliai.data.prepare import cache_dir
-from bengaliai.data.supervision import supervised_heads
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the prepared data is and how it is batched."""
-
-    input: str = "input"
-    cache: str = "crop128"
-    # Folder holding the prepared caches (``<cache_dir>/<cache>/``); empty: ``<input>/cache``. On
-    # Kaggle the input is read-only: prepare with --cache-dir /kaggle/working/cache and point here.
-    cache_dir: str = ""
-    # Images per step on each process (per GPU under torchrun; the global batch is this times the
-    # number of processes, and the learning rate is yours to scale).
-    batch_size: int = 64
-    # Loader worker processes per training process; auto: the CPUs this process may use, shared
-    # among the local processes, minus the one that trains (bengaliai.compute.threads).
-    workers: int | Literal["auto"] = "auto"
-    # Mean and std of the inverted uint8 images scaled to [0, 1]; ink is sparse, so both are small.
-    mean: float = 0.06
-    std: float = 0.2
-    # Extra training sources: folders in the competition's training format (train.csv and
-    # train_image_data_*.parquet, e.g. from `bengaliai import` or `bengaliai synth`), each prepared
-    # with the same cache settings into its own <folder>/cache. Their images join every fold's
-    # training split and never its validation or the out-of-fold scores.
-    extra: tuple[str, ...] = ()
-    # Share of every training batch drawn from each extra source, in order (e.g. [0.3]); empty: in
-    # proportion to the sources' sizes, as if the sets were concatenated. An epoch is one pass over
-    # the main training split; extra images are drawn without replacement pass after pass.
-    extra_share: tuple[float, ...] = ()
-    # What each extra source teaches, in order: "all" (default) or the heads it supervises joined by
-    # "+", e.g. "root": its vowel and consonant labels, and its grapheme for the auxiliary head, are
-    # left out of the loss (for a source whose other labels are missing or not to be trusted).
-    extra_heads: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        found = []
-        if self.extra_share and len(self.extra_share) != len(self.extra):
-            found.append(f"data.extra_share: {len(self.extra_share)} share(s) for {len(self.extra)} extra source(s)")
-        if any(not 0 < share < 1 for share in self.extra_share) or sum(self.extra_share) >= 1:
-            found.append(f"data.extra_share: each share must be in (0, 1) and their sum below 1, got {list(self.extra_share)}")
-        if self.extra_heads and len(self.extra_heads) != len(self.extra):
-            found.append(f"data.extra_heads: {len(self.extra_heads)} entries for {len(self.extra)} extra source(s)")
-        for entry in self.extra_heads:
-            try:
-                supervised_heads(entry)
-            except ValueError as error:
-                found.append(f"data.extra_heads: {error}")
-        if len(set(self.extra)) != len(self.extra):
-            found.append(f"data.extra: a source is listed twice: {list(self.extra)}")
-        if self.batch_size < 1:
-            found.append(f"data.batch_size must be >= 1, got {self.batch_size}")
-        if self.workers != "auto" and self.workers < 0:
-            found.append(f"data.workers must be >= 0 or auto, got {self.workers}")
-        if not self.std > 0:
-            found.append(f"data.std must be > 0, got {self.std}")
-        if found:
-            raise BengaliaiError("\n".join(found))
-
-    def cache_root(self) -> Path | None:
-        """The folder of the caches when set apart from the input (None: inside the input folder)."""
-        return Path(self.cache_dir) if self.cache_dir else None
 
 
 class ImageStore:
@@ -167,22 +104,6 @@ def open_cache(input_dir: Path, tag: str, split: str, cache_root: Path | None = 
         where = f" --cache-dir {cache_root}" if cache_root is not None else ""
         raise DataError(folder, f"no prepared {split} images here; run `bengaliai prepare --input {input_dir}{where}` first")
     return ImageStore.from_files(files)
-
-
-def align_labels(store: ImageStore, labels: pd.DataFrame, source: Path) -> np.ndarray:
-    """(N, 4) int64 labels in the store's order: the three components, then the seen-grapheme index.
-
-    The 4th column indexes ``seen_graphemes()`` (the auxiliary head's classes) and is -1 for a
-    grapheme outside the real training set.
-    """
-    by_id = labels.set_index("image_id")
-    missing = pd.Index(store.image_ids).difference(by_id.index)
-    if len(missing):
-        raise DataError(source, f"{len(missing)} cached images have no labels, e.g. {', '.join(missing[:3])}")
-    rows = by_id.loc[store.image_ids]
-    grapheme_index = {g.text: i for i, g in enumerate(seen_graphemes())}
-    aux = rows["grapheme"].map(grapheme_index).fillna(-1).to_numpy(dtype=np.int64)
-    return np.column_stack([rows[list(COMPONENTS)].to_numpy(dtype=np.int64), aux])
 
 
 class EpochBatches(torch.utils.data.Sampler):
@@ -298,9 +219,19 @@ def make_loader(
     )
 
 
+class Normalisation(Protocol):
+    """What ``to_model_input`` reads of the data config (``inputs.DataConfig``): the normalisation."""
+
+    @property
+    def mean(self) -> float: ...
+
+    @property
+    def std(self) -> float: ...
+
+
 def to_model_input(
     images: torch.Tensor,
-    config: DataConfig,
+    config: Normalisation,
     device: torch.device,
     channels_last: bool,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
