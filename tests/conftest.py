@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny competition-format dataset whose labels are learnable in seconds."""
+"""Fixtures shared by several test folders: finished tiny runs on pattern data whose labels are learnable in seconds."""
 
 from __future__ import annotations
 
@@ -13,13 +13,6 @@ from bengaliai.core.fileio import write_csv
 from builders import write_pattern_dataset, write_pattern_test
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-
-@pytest.fixture
-def pattern_dataset(tmp_path: Path) -> Path:
-    """A 240-image pattern dataset in competition format."""
-    write_pattern_dataset(tmp_path / "input", 240)
-    return tmp_path / "input"
 
 
 TINY_RUN_SETTINGS = (
