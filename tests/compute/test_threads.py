@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -155,6 +156,57 @@ def test_cpus_busy_with_other_processes_are_left_to_them(monkeypatch: pytest.Mon
 
 def test_busy_cpus_samples_this_machine() -> None:
     assert 0 <= threads.busy_cpus(0.05) <= (os.cpu_count() or 1)
+
+
+class FakeProcess:
+    """psutil.Process as busy_cpus reads it: the first cpu_percent(None) primes and says 0.0, later ones the use."""
+
+    def __init__(self, percent: float, children: list[FakeProcess] | None = None, gone: bool = False) -> None:
+        self.percent, self.kids, self.gone, self.primed = percent, children or [], gone, False
+
+    def children(self, recursive: bool = False) -> list[FakeProcess]:
+        assert recursive
+        return self.kids
+
+    def cpu_percent(self, interval: float | None = None) -> float:
+        if self.gone:
+            raise psutil.NoSuchProcess(4242)
+        first, self.primed = not self.primed, True
+        return 0.0 if first else self.percent
+
+
+@pytest.mark.parametrize(
+    ("allowed", "per_cpu", "own", "expected"),
+    [
+        ([0, 1, 2, 3], [0.0, 0.0, 0.0, 0.0], [], 0),
+        ([0, 1, 2, 3], [100.0, 75.0, 0.0, 0.0], [], 2),  # 1.75 CPUs: the second counts from three quarters
+        ([0, 1, 2, 3], [100.0, 74.0, 0.0, 0.0], [], 1),  # 1.74: it does not
+        ([0, 1, 2, 3], [40.0, 35.0, 0.0, 0.0], [], 1),  # use is summed, not per CPU: 0.75 in all is one
+        ([0, 1, 2, 3], [100.0, 100.0, 100.0, 0.0], [100.0], 2),  # this process's own CPU is not busy
+        ([0, 1, 2, 3], [100.0, 100.0, 100.0, 0.0], [100.0, 60.0, 40.0], 1),  # nor its children's
+        ([0, 1, 2, 3], [100.0, 0.0, 0.0, 0.0], [100.0, 80.0], 0),  # more than sampled: never below 0
+        ([0, 1], [100.0, 80.0, 100.0, 100.0], [], 2),  # CPUs outside the affinity set are not ours to count
+        ([2, 3], [100.0, 80.0, 0.0, 90.0], [], 1),
+        ([0, 1, 7], [90.0, 90.0], [], 2),  # an allowed CPU psutil does not report is skipped
+    ],
+)
+def test_busy_cpus_arithmetic(
+    monkeypatch: pytest.MonkeyPatch, allowed: list[int], per_cpu: list[float], own: list[float], expected: int
+) -> None:
+    """Sampled use of the allowed CPUs less this process tree's, in CPUs, counted from 0.75 up."""
+    me = FakeProcess(own[0] if own else 0.0, [FakeProcess(p) for p in own[1:]] + [FakeProcess(99.0, gone=True)])
+    sampled = []
+
+    def cpu_percent(interval: float, percpu: bool) -> list[float]:
+        assert percpu and all(p.primed for p in [me, *me.kids] if not p.gone)  # own use over the same interval
+        sampled.append(interval)
+        return per_cpu
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(allowed), raising=False)
+    monkeypatch.setattr(psutil, "Process", lambda: me)
+    monkeypatch.setattr(psutil, "cpu_percent", cpu_percent)
+    assert threads.busy_cpus(0.125) == expected
+    assert sampled == [0.125]
 
 
 def test_explicit_values_are_kept() -> None:

@@ -86,3 +86,24 @@ def test_shipped_experiment_configs_load(path: Path) -> None:
 
     config = load_config(TrainConfig, path)
     assert config.experiment == path.stem
+
+
+@pytest.mark.parametrize("option", ["--set", "--letterform-set"])
+def test_malformed_yaml_in_an_override_is_one_line_naming_the_option_and_value(option: str) -> None:
+    with pytest.raises(BengaliaiError) as error:
+        load_config(Experiment, None, ["optim.betas=[0.1,"], option=option)
+    message = str(error.value)
+    assert message.startswith(f"{option} 'optim.betas=[0.1,': the value [0.1, is not valid YAML (")
+    assert "\n" not in message
+    for override, expected in [("optim.lrr=1", "unknown key 'lrr'"), ("epochs", "expected key=value")]:
+        with pytest.raises(BengaliaiError, match=f"^{option} .*{expected}"):
+            load_config(Experiment, None, [override], option=option)
+
+
+def test_bad_yaml_in_a_file_is_one_line_with_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: r34\nepochs: [1\n")
+    with pytest.raises(BengaliaiError) as error:
+        load_config(Experiment, path)
+    assert str(error.value).startswith(f"{path}: not valid YAML at line ")
+    assert "\n" not in str(error.value)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bengaliai.core.errors import BengaliaiError
-from bengaliai.core.fileio import atomic_path, ensure_writable, write_csv, write_json
+from bengaliai.core.fileio import atomic_path, check_folder, ensure_writable, make_folder, write_csv, write_json
 
 
 def test_atomic_path_renames_on_success(tmp_path: Path) -> None:
@@ -97,3 +97,19 @@ def test_a_failing_rename_is_one_clear_error(tmp_path: Path, monkeypatch: pytest
         write_csv(pd.DataFrame({"a": [1]}), target)
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_make_folder_creates_it_and_names_a_file_in_the_way(tmp_path: Path) -> None:
+    assert make_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    make_folder(tmp_path / "a" / "b")  # an existing folder is fine
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(BengaliaiError, match=re.escape(f"cannot write to {blocker}: it is a file, not a folder")):
+        check_folder(blocker)
+    for below in (blocker / "out", blocker / "sub" / "out"):
+        with pytest.raises(BengaliaiError, match=re.escape(f"cannot write to {below}: {blocker} is a file, not a folder")):
+            make_folder(below)
+    with pytest.raises(BengaliaiError, match=r"^cannot write to /proc/new/sub: cannot create the folder /proc/new \(.+\)$"):
+        make_folder(Path("/proc/new/sub"))
+    check_folder(tmp_path / "not" / "yet")
+    assert not (tmp_path / "not").exists()  # checked, not created

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bengaliai.core.competition import COMPONENTS, N_CLASSES, TEST_COMPONENT_ORDER, seen_graphemes
+from bengaliai.core.competition import COMPONENTS, N_CLASSES, TEST_COMPONENT_ORDER, compose, seen_graphemes
 from bengaliai.core.errors import DataError
-from bengaliai.data.labels import check_image_ids, read_test_rows, read_train_labels
+from bengaliai.data.labels import check_grapheme_text, check_image_ids, read_test_rows, read_train_labels
 
 HEADER = "image_id,grapheme_root,vowel_diacritic,consonant_diacritic,grapheme"
 
@@ -159,3 +159,21 @@ def test_check_image_ids_reports_count_and_first_missing_ids() -> None:
 def test_a_header_only_train_csv_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"train\.csv: only a header, no data rows"):
         read_train_labels(write_train(tmp_path, []))
+
+
+def test_grapheme_text_is_checked_against_its_labels(tmp_path: Path) -> None:
+    graphemes = seen_graphemes()
+    rows = [f"Train_{i},{','.join(map(str, g.labels))},{g.text}" for i, g in enumerate(graphemes)]
+    unseen = (1, 2, 3)  # a triple the training set lacks: spelled as compose spells it
+    assert unseen not in {g.labels for g in graphemes}
+    rows.append(f"Synth_0,1,2,3,{compose(*unseen)}")
+    check_grapheme_text(read_train_labels(write_train(tmp_path, rows)), tmp_path / "train.csv")  # every spelling passes
+    first, second = graphemes[10], graphemes[20]
+    wrong = [*rows[:3], f"X_0,{','.join(map(str, first.labels))},{second.text}", *rows[3:6],
+             f"X_1,{','.join(map(str, first.labels))},{second.text}"]
+    labels = read_train_labels(write_train(tmp_path, wrong))
+    spelled = ", ".join(f"{c} {v}" for c, v in zip(COMPONENTS, first.labels, strict=True))
+    expected = (rf"train.csv: line 5: grapheme {second.text!r} is not what its labels spell: {spelled} spell "
+                rf"{first.text!r} \(2 rows disagree\); fix the labels or the grapheme$")
+    with pytest.raises(DataError, match=expected):
+        check_grapheme_text(labels, tmp_path / "train.csv")

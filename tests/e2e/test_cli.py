@@ -92,3 +92,68 @@ def test_an_unwritable_output_fails_before_any_checkpoint_is_read(
     error = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
     written = out / "dataset" / "inference.json" if command == "kernel" else out
     assert len(error) == 1 and error[0].startswith(f"bengaliai {command}: error: cannot write {written}: ")
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1 and lines[0].startswith(f"bengaliai {command}: error: "), err
+    return lines[0].removeprefix(f"bengaliai {command}: error: ")
+
+
+def test_synth_option_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "data"
+    args = ["synth", "--out", str(out), "--train", "2", "--test", "0", "--workers", "1"]
+    roots = ["--roots-from", str(tmp_path / "imported")]  # the settings are read before the folder
+    for extra, expected in [
+        (["--set", "pen_p=[0.1,"], "--set 'pen_p=[0.1,': the value [0.1, is not valid YAML (column 6: "),
+        ([*roots, "--letterform-set", "sign_gap=[0.1,"], "--letterform-set 'sign_gap=[0.1,': the value [0.1, is not valid YAML"),
+        ([*roots, "--letterform-set", "gap=1"], "--letterform-set gap=1: unknown key 'gap'"),
+        ([*roots, "--letterform-set", "sign_gap"], "--letterform-set 'sign_gap': expected key=value"),
+        (["--letterform-p", "0.5"], "--letterform-p without --roots-from: nothing is drawn on handwritten roots, so it"),
+        (["--letterform-set", "sign_gap=[0.2,0.6]"], "--letterform-set without --roots-from: nothing is drawn on"),
+        (["--letterform-p", "1", "--letterform-set", "p=1"], "--letterform-p and --letterform-set without --roots-from"),
+        (["--train", "0"], "no images to render: n_train and n_test are both 0"),
+    ]:
+        assert main([*args, *extra]) == 2, extra
+        assert _one_error_line(capsys, "synth").startswith(expected), extra
+    assert not out.exists()
+
+
+def test_an_out_that_is_a_file_or_below_one_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    run = str(fake_run(tmp_path))
+    synth = ["synth", "--train", "1", "--test", "0", "--workers", "1", "--out"]
+    for argv, expected in [
+        ([*synth, str(blocker)], f"cannot write to {blocker}: it is a file, not a folder"),
+        ([*synth, str(blocker / "sub")], f"cannot write to {blocker / 'sub'}: {blocker} is a file, not a folder"),
+        (["demo", "--workdir", str(blocker)], f"cannot write to {blocker / 'demo' / 'input'}: {blocker} is a file"),
+        (["download", "--out", str(blocker)], f"cannot write to {blocker}: it is a file, not a folder"),
+        (["folds", "--input", str(tmp_path), "--out", str(folder)], f"cannot write {folder}: it is a folder"),
+        (["folds", "--input", str(tmp_path), "--out", str(blocker / "f.csv")], f"cannot write {blocker / 'f.csv'}: {blocker}"),
+        (["predict", "--run", run, "--alpha", "0", "--out", str(folder)], f"cannot write {folder}: it is a folder"),
+        (["kernel", "--run", run, "--alpha", "0", "--user", "u", "--out", str(blocker)], f"cannot write {blocker / 'dataset'}"),
+    ]:
+        assert main(argv) == 2, argv
+        assert _one_error_line(capsys, argv[0]).startswith(expected), argv
+    assert blocker.read_text() == "x" and list(folder.iterdir()) == []
+
+
+def test_synth_refuses_data_it_did_not_write_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "input"
+    out.mkdir()
+    (out / "train.csv").write_text("image_id,grapheme_root,vowel_diacritic,consonant_diacritic,grapheme\n")
+    args = ["synth", "--out", str(out), "--train", "1", "--test", "0", "--workers", "1"]
+    assert main(args) == 2
+    assert _one_error_line(capsys, "synth") == (
+        f"{out} already holds competition files that `bengaliai synth` did not write (train.csv; no synth.json): "
+        "pass --force to replace them, or choose another --out"
+    )
+    assert main([*args, "--force"]) == 0
+    assert (out / "synth.json").exists()
+    assert main([*args, "--seed", "1"]) == 2
+    assert "other settings (seed 0 -> 1)" in _one_error_line(capsys, "synth")

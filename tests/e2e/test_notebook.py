@@ -101,7 +101,7 @@ def test_first_code_cell_holds_only_the_parameters() -> None:
     assert assigned == {"INPUT", "RUN"}
     namespace: dict[str, Any] = {}
     exec(source, namespace)
-    assert (namespace["INPUT"], namespace["RUN"]) == (Path("../input"), Path("../runs/demo"))
+    assert (namespace["INPUT"], namespace["RUN"]) == (Path("../demo/input"), Path("../demo/runs/demo"))
 
 
 def test_notebook_runs_on_a_tiny_run(tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

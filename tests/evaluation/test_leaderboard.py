@@ -116,8 +116,12 @@ def test_oof_json_is_reused_while_fresh_and_never_written(runs: Path, monkeypatc
     evaluate_oof(runs / "partial")
     written = report.read_bytes()
 
-    def fail(*args: object, **kwargs: object) -> None:
-        raise BengaliaiError("recomputed")  # would empty the OOF columns of good and partial
+    compute_oof = leaderboard.compute_oof
+
+    def fail(experiment_dir: Path, *args: object) -> object:
+        if experiment_dir.name in ("good", "partial"):  # moved is recomputed and fails in its own words (its note)
+            raise BengaliaiError("recomputed")  # would empty the OOF columns of good and partial
+        return compute_oof(experiment_dir, *args)
 
     with monkeypatch.context() as patch:
         patch.setattr(leaderboard, "compute_oof", fail)
@@ -187,3 +191,56 @@ def test_a_real_run_folder(tiny_run: Path, tmp_path: Path) -> None:
     assert 0 < row["oof_score"] <= row["score_with_prior"] <= 1
     assert row["train_time"].count(":") == 2 and len(row["date"]) == 10
     assert not (root / "runs" / "tiny" / OOF_JSON).exists()  # the leaderboard writes nothing
+
+
+def edit_config(run_dir: Path, section: str | None = None, **settings: object) -> None:
+    """Change settings of a fold's config.yaml (of ``section``, or at the top), as if it had been trained with them."""
+    path = run_dir / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (config if section is None else config[section]).update(settings)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def test_an_experiment_whose_folds_differ_says_so_and_is_not_scored_as_one(runs: Path) -> None:
+    evaluate_oof(runs / "good")  # an oof.json from before: still fresh by its dates, but of mixed folds
+    edit_config(runs / "good" / "fold0", "model", aux_graphemes=True)
+    edit_config(runs / "good" / "fold1", "model", aux_graphemes=False)
+    edit_config(runs / "good" / "fold2", "model", aux_graphemes=False, arch="resnet18")
+    edit_config(runs / "partial" / "fold2", epochs=8)  # the recipe: shown per fold, the folds still scored
+    frame = collect_leaderboard(runs)
+    rows = frame.set_index("experiment")
+    assert rows.loc["good", ["model", "image", "epochs", "folds_done"]].tolist() == ["mixed", "crop128", 5, "3/3"]
+    assert rows.loc["good", "note"] == ("folds differ (not scored as one): model.arch (fold0, fold1: resnet34; "
+                                        "fold2: resnet18), model.aux_graphemes (fold0: true; fold1, fold2: false)")
+    assert rows.loc["good", "fold_scores"] == "0.9000 1.0000 1.0000"  # each fold's own validation
+    out_of_fold = ["oof_score", "recall_root", "best_alpha", "score_with_prior", "score_routed", "kept_seen"]
+    assert rows.loc["good", out_of_fold].isna().all()
+    assert rows.loc["partial", ["model", "epochs", "note"]].tolist() == [
+        "resnet34", "mixed", "folds differ: epochs (fold0, fold1: 5; fold2: 8)"]
+    assert rows.loc["partial", "oof_score"] == pytest.approx(1.0)
+    assert rows.loc["old", ["model", "epochs", "note"]].tolist() == ["resnet34", 5, ""]
+    assert frame["experiment"].tolist() == ["partial", "good", "moved", "old"]  # no score: sorted by name
+    table = format_leaderboard(frame, "table").splitlines()
+    assert table[0].split()[-1] == "note" and table[3].startswith("good ")
+    assert table[3].endswith("model.aux_graphemes (fold0: true; fold1, fold2: false)")
+
+
+def test_one_damaged_file_marks_its_row_and_keeps_the_others(runs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    npz = runs / "good" / "fold1" / "oof.npz"
+    npz.write_bytes(npz.read_bytes()[:100])  # a copy cut short
+    config = runs / "old" / "fold0" / "config.yaml"
+    config.write_text("experiment: old\nmodel: {arch: [resnet34\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        frame = collect_leaderboard(runs)
+    rows = frame.set_index("experiment")
+    assert frame["experiment"].tolist() == ["partial", "good", "moved", "old"]
+    assert rows.loc["partial", "oof_score"] == pytest.approx(1.0) and rows.loc["partial", "note"] == ""
+    good = rows.loc["good"]
+    assert good["note"].startswith(f"out-of-fold columns empty: {npz}: not an .npz archive (no zip directory in its "
+                                   "100 bytes); fold1's run is damaged")
+    assert np.isnan(good["oof_score"]) and good["fold_scores"] == "0.9000 1.0000 1.0000"
+    old = rows.loc["old"]
+    assert old["note"].startswith(f"{config}: not valid YAML: ") and "\n" not in old["note"]
+    assert old[["model", "image", "extra", "folds_done", "fold_scores"]].tolist() == ["", "", "", "1", "0.8000"]
+    assert f"{npz}: not an .npz archive" in caplog.text and f"{config}: not valid YAML" in caplog.text
+    assert len(format_leaderboard(frame, "table").splitlines()) == 2 + 4

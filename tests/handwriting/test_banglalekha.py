@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from fake_sources import ROOT_ROWS, banglalekha_character, make_banglalekha
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import BANGLALEKHA_ROOTS, HEIGHT, LABEL_STRINGS, TRAIN_COLUMNS, WIDTH
@@ -32,34 +33,10 @@ from bengaliai.handwriting.banglalekha import (
 )
 from bengaliai.handwriting.placement import PlacementConfig, place_character
 
-# Folders 1 (অ), 12 (ক) and 64 (স্ক) are roots, 51 is a digit, "extra" is not a class folder.
-LAYOUT = {"1": 3, "12": 2, "64": 3, "51": 2, "extra": 1}
-ROOT_ROWS = 3 + 2 + 3
-
-
-def _character(rng: np.random.Generator, height: int = 60, width: int = 70) -> np.ndarray:
-    """White strokes on black, like the dataset: a head line, a stem and a loop."""
-    image = np.zeros((height, width), dtype=np.uint8)
-    cv2.line(image, (5, 8), (width - 5, 8 + int(rng.integers(0, 4))), 255, 6)
-    cv2.line(image, (width - 15, 8), (width - 15, height - 6), 255, 6)
-    cv2.circle(image, (width // 3, height // 2 + 5), int(rng.integers(8, 14)), 255, 5)
-    return image
-
-
-def make_dataset(root: Path, layout: dict[str, int] = LAYOUT) -> Path:
-    rng = np.random.default_rng(0)
-    for folder, n in layout.items():
-        (root / "Images" / folder).mkdir(parents=True)
-        for i in range(n):
-            name = f"01_0001_{i % 2}_1{i}_0916_{1990 + i:04d}_{folder}.png"
-            cv2.imwrite(str(root / "Images" / folder / name), _character(rng))
-    (root / "Readme.txt").write_text("not an image\n")
-    return root
-
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = make_dataset(tmp_path_factory.mktemp("bli"))
+    src = make_banglalekha(tmp_path_factory.mktemp("bli"))
     out = tmp_path_factory.mktemp("bli_out")
     import_banglalekha(src, out, seed=3, workers=1, max_rows_per_file=5)
     return out
@@ -106,21 +83,21 @@ def test_prepare_reads_the_import(imported: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_same_bytes_whatever_the_worker_count(imported: Path, tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src")
+    src = make_banglalekha(tmp_path / "src")
     import_banglalekha(src, tmp_path / "two", seed=3, workers=2, max_rows_per_file=5)
     for name in ("train.csv", "sources.csv", "train_image_data_0.parquet", "train_image_data_1.parquet"):
         assert (tmp_path / "two" / name).read_bytes() == (imported / name).read_bytes(), name
 
 
 def test_limit_per_class_keeps_the_ids_of_the_full_import(tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src")
+    src = make_banglalekha(tmp_path / "src")
     import_banglalekha(src, tmp_path / "out", seed=3, limit_per_class=2)
     ids = pd.read_csv(tmp_path / "out" / "train.csv")["image_id"].tolist()
     assert ids == ["BLI_1_0", "BLI_1_1", "BLI_12_0", "BLI_12_1", "BLI_64_0", "BLI_64_1"]
 
 
 def test_images_are_dark_ink_on_light_paper_within_the_configured_box(tmp_path: Path) -> None:
-    ink = _ink(tmp_path, _character(np.random.default_rng(1), 100, 160))
+    ink = _ink(tmp_path, banglalekha_character(np.random.default_rng(1), 100, 160))
     config = PlacementConfig()
     for index in range(20):
         image = place_character(ink, image_rng(0, 1, index), config)
@@ -134,7 +111,7 @@ def test_images_are_dark_ink_on_light_paper_within_the_configured_box(tmp_path: 
 
 
 def test_large_characters_are_shrunk_to_the_largest_box(tmp_path: Path) -> None:
-    ink = _ink(tmp_path, _character(np.random.default_rng(2), 400, 700))
+    ink = _ink(tmp_path, banglalekha_character(np.random.default_rng(2), 400, 700))
     config = PlacementConfig()
     image = place_character(ink, image_rng(0, 1, 0), config)
     ys, xs = np.nonzero(image < 160)
@@ -167,7 +144,7 @@ def test_the_folder_map_holds_the_73_root_classes() -> None:
 
 
 def test_missing_and_unknown_folders_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    src = make_dataset(tmp_path / "src", {"12": 1, "notes": 1})
+    src = make_banglalekha(tmp_path / "src", {"12": 1, "notes": 1})
     with caplog.at_level(logging.WARNING):
         import_banglalekha(src, tmp_path / "out")
     assert "unknown folder(s): notes" in caplog.text
@@ -180,22 +157,22 @@ def test_no_images_folder_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_no_root_class_is_an_error(tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src", {"50": 1, "51": 2, "x": 1})
+    src = make_banglalekha(tmp_path / "src", {"50": 1, "51": 2, "x": 1})
     with pytest.raises(DataError, match="no folder of a labelled grapheme class"):
         import_banglalekha(src, tmp_path / "out")
 
 
 @pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_corrupt_png_is_named(tmp_path: Path, workers: int) -> None:
-    src = make_dataset(tmp_path / "src", {"12": 2})
+    src = make_banglalekha(tmp_path / "src", {"12": 2})
     bad = src / "Images" / "12" / "01_0001_0_10_0916_1999_12.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    with pytest.raises(DataError, match=f"{bad}: not a readable image"):
-        import_banglalekha(src, tmp_path / "out", workers=workers)
+    with pytest.raises(DataError, match=f"{bad}: not a readable image"):  # skipped up to --max-bad
+        import_banglalekha(src, tmp_path / "out", workers=workers, max_bad=0)
 
 
 def test_image_files_of_another_dataset_are_never_replaced(tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src", {"12": 1})
+    src = make_banglalekha(tmp_path / "src", {"12": 1})
     theirs = tmp_path / "out" / "train_image_data_0.parquet"
     write_image_parquet(theirs, ["Train_0"], np.zeros((1, HEIGHT, WIDTH), np.uint8))
     with pytest.raises(BengaliaiError, match="holds image files that no import wrote"):
@@ -204,7 +181,7 @@ def test_image_files_of_another_dataset_are_never_replaced(tmp_path: Path) -> No
 
 
 def test_cli_imports_and_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = make_dataset(tmp_path / "src", {"12": 2})
+    src = make_banglalekha(tmp_path / "src", {"12": 2})
     assert main(["import", "banglalekha", "--src", str(src), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "train.csv")) == 2
     assert main(["import", "banglalekha", "--src", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from fake_sources import make_compounds
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES, HEIGHT, LABEL_STRINGS, N_CLASSES, WIDTH
@@ -25,24 +26,6 @@ from bengaliai.handwriting.placement import stroke_thickness
 BARE = min(f for f, (_, v, c) in COMPOUND_GRAPHEMES.items() if v == 0 and c == 0)
 RA_PHALA = min(f for f, (_, _, c) in COMPOUND_GRAPHEMES.items() if c == 5)
 UNLABELLED = min(COMPOUND_FOLDERS - set(COMPOUND_GRAPHEMES), default=None)
-
-
-def _character(rng: np.random.Generator) -> np.ndarray:
-    """Dark strokes on white at the dataset's size (42 wide, 28 high)."""
-    image = np.full((28, 42), 255, dtype=np.uint8)
-    cv2.line(image, (3, 4), (38, 4 + int(rng.integers(0, 2))), 0, 2)
-    cv2.line(image, (30, 4), (30, 24), 0, 2)
-    cv2.circle(image, (14, 15), int(rng.integers(4, 7)), 0, 2)
-    return image
-
-
-def make_dataset(root: Path, layout: dict[str, int]) -> Path:
-    rng = np.random.default_rng(0)
-    for folder, n in layout.items():
-        (root / folder).mkdir(parents=True)
-        for i in range(n):
-            cv2.imwrite(str(root / folder / f"{folder}-{i:03d}.jpg"), _character(rng))
-    return root
 
 
 def test_the_map_spells_competition_graphemes() -> None:
@@ -58,7 +41,7 @@ def test_imports_labelled_folders_with_their_triples(tmp_path: Path) -> None:
     layout = {str(BARE): 3, str(RA_PHALA): 2, "999": 1}
     if UNLABELLED is not None:
         layout[str(UNLABELLED)] = 2
-    src = make_dataset(tmp_path / "src", layout)
+    src = make_compounds(tmp_path / "src", layout)
     manifest = import_folders(COMPOUNDS, src, tmp_path / "out", seed=1)
     train = pd.read_csv(tmp_path / "out" / "train.csv", dtype={"grapheme": str})
     expected = [COMPOUND_GRAPHEMES[RA_PHALA]] * 2 + [COMPOUND_GRAPHEMES[BARE]] * 3
@@ -102,21 +85,28 @@ def test_a_faint_one_pixel_stroke_stays_whole(tmp_path: Path) -> None:
 def test_a_missing_folder_or_no_labelled_class_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a folder; expected the handwritten compound characters"):
         import_folders(COMPOUNDS, tmp_path / "none", tmp_path / "out")
-    src = make_dataset(tmp_path / "src", {"999": 1})
+    src = make_compounds(tmp_path / "src", {"999": 1})
     with pytest.raises(DataError, match="no folder of a labelled grapheme class"):
         import_folders(COMPOUNDS, src, tmp_path / "out")
 
 
+def test_the_missing_folder_error_names_the_class_folders(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as error:
+        import_folders(COMPOUNDS, tmp_path / "none", tmp_path / "out")
+    expected = f"not a folder; expected the {COMPOUNDS.name} folder holding 1/ .. 168/"
+    assert str(error.value) == f"{tmp_path / 'none'}: {expected}"
+
+
 def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src", {str(BARE): 2})
+    src = make_compounds(tmp_path / "src", {str(BARE): 2})
     bad = src / str(BARE) / f"{BARE}-001.jpg"
     bad.write_bytes(b"\xff\xd8\xff truncated")
-    with pytest.raises(DataError, match=f"{bad}: not a readable image"):
-        import_folders(COMPOUNDS, src, tmp_path / "out")
+    with pytest.raises(DataError, match=f"{bad}: not a readable image"):  # skipped up to --max-bad
+        import_folders(COMPOUNDS, src, tmp_path / "out", max_bad=0)
 
 
 def test_cli_imports_compounds_and_roots_only_leaves_out_the_ra_phala_forms(tmp_path: Path) -> None:
-    src = make_dataset(tmp_path / "src", {str(BARE): 2, str(RA_PHALA): 1})
+    src = make_compounds(tmp_path / "src", {str(BARE): 2, str(RA_PHALA): 1})
     assert main(["import", "compounds", "--src", str(src), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
     assert len(pd.read_csv(tmp_path / "out" / "train.csv")) == 3
     args = ["import", "compounds", "--src", str(src), "--out", str(tmp_path / "roots"), "--workers", "1", "--roots-only"]

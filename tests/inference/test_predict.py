@@ -18,8 +18,10 @@ from bengaliai.core.fileio import write_csv, write_json
 from bengaliai.data.labels import read_test_rows
 from bengaliai.data.prepare import find_image_files
 from bengaliai.evaluation.priors import apply_prior
+from bengaliai.inference import ensemble as ensemble_module
+from bengaliai.inference import predict as predict_module
 from bengaliai.inference.checkpoints import fold_checkpoints, load_models
-from bengaliai.inference.ensemble import Ensemble, InferenceConfig, view
+from bengaliai.inference.ensemble import TTA_VIEWS, Ensemble, InferenceConfig, view
 from bengaliai.inference.predict import predict, predict_files
 
 FP32 = InferenceConfig(precision="fp32")
@@ -95,7 +97,7 @@ def test_tta_views_move_the_image_and_average() -> None:
     assert 0 < smaller.sum() < image.sum()
 
 
-def test_tta_averages_several_views(tiny_run: Path, tmp_path: Path) -> None:
+def test_tta_averages_several_views(tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one = np.load(predict(tiny_run, folds="0", out=tmp_path / "a.csv", config=FP32, alpha=0, workers=1).probabilities)
     config = InferenceConfig(precision="fp32", tta=3)
     three = np.load(predict(tiny_run, folds="0", out=tmp_path / "b.csv", config=config, alpha=0, workers=1).probabilities)
@@ -103,6 +105,22 @@ def test_tta_averages_several_views(tiny_run: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(three["vowel_diacritic"].sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(BengaliaiError, match="tta"):
         InferenceConfig(tta=99)
+    # tta=3 is the mean of the first three views' probabilities, each predicted here as the only view
+    # (over the first test file, to keep it short).
+    models, device = load_models(fold_checkpoints(tiny_run, "0"), FP32)
+    files = find_image_files(_input(tiny_run), ("test",))[:1]
+    views = []
+    for single in TTA_VIEWS[:3]:
+        with monkeypatch.context() as patch:
+            patch.setattr(ensemble_module, "TTA_VIEWS", (single,))
+            ids, probabilities = predict_files(Ensemble(models, FP32, device), files, 1)
+        views.append(probabilities)
+    rows = pd.Index(three["image_id"]).get_indexer(ids)
+    assert len(ids) >= 20 and (rows >= 0).all()
+    for name in COMPONENTS:
+        np.testing.assert_allclose(views[0][name], one[name][rows], atol=1e-6)  # the first view is the image itself
+        assert not np.allclose(views[1][name], views[0][name]) and not np.allclose(views[2][name], views[0][name])
+        np.testing.assert_allclose(three[name][rows], np.mean([v[name] for v in views], axis=0), atol=1e-6)
 
 
 def test_prior_correction_uses_the_tuned_alpha(tiny_run: Path, tmp_path: Path) -> None:
@@ -125,9 +143,37 @@ def test_prior_correction_uses_the_tuned_alpha(tiny_run: Path, tmp_path: Path) -
     assert off.alpha == 0.0
 
 
-def test_explicit_alpha_without_oof_reads_the_training_labels(tiny_run: Path, tmp_path: Path) -> None:
+def test_explicit_alpha_without_oof_reads_the_training_labels(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used = []
+
+    def spy(probabilities: dict[str, np.ndarray], counts: dict[str, np.ndarray], alpha: float) -> dict[str, np.ndarray]:
+        used.append((counts, alpha))
+        return apply_prior(probabilities, counts, alpha)
+
+    monkeypatch.setattr(predict_module, "apply_prior", spy)
     result = predict(tiny_run, out=tmp_path / "s.csv", config=FP32, alpha=0.5, workers=1)
     assert result.alpha == 0.5
+    # The correction used the class counts of the run's train.csv, counted here (every class, zeros
+    # for the ones it lacks), and the submission is the argmax of p / freq**0.5 with them.
+    assert not (tiny_run / "oof.json").exists()
+    input_dir = _input(tiny_run)
+    train = pd.read_csv(input_dir / "train.csv")
+    counts = {name: np.bincount(train[name], minlength=N_CLASSES[name]) for name in COMPONENTS}
+    assert len(used) == 1 and used[0][1] == 0.5
+    assert set(used[0][0]) == set(COMPONENTS)
+    for name in COMPONENTS:
+        np.testing.assert_array_equal(np.asarray(used[0][0][name]), counts[name])
+    saved = np.load(result.probabilities)
+    assert float(saved["prior_alpha"]) == 0.5
+    corrected = apply_prior({n: saved[n] for n in COMPONENTS}, counts, 0.5)
+    submission = pd.read_csv(tmp_path / "s.csv")
+    rows = read_test_rows(input_dir / TEST_CSV)
+    positions = pd.Index(saved["image_id"]).get_indexer(rows["image_id"])
+    for name in COMPONENTS:
+        mask = (rows["component"] == name).to_numpy()
+        np.testing.assert_array_equal(submission["target"][mask], corrected[name].argmax(1)[positions[mask]])
 
 
 def test_a_test_image_without_pixels_fails_before_writing(tiny_run: Path, tmp_path: Path) -> None:

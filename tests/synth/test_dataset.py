@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_small_datasets_have_no_empty_image_files_and_drop_stale_ones(tmp_path: 
     assert file_sizes(0) == [] and file_sizes(3) == [1, 1, 1] and file_sizes(9) == [3, 2, 2, 2]
     stale = tmp_path / image_parquet_name("test", 3)
     stale.write_bytes(b"from an older, larger dataset")
-    synthesize(tmp_path, n_train=2, n_test=0, seed=1, workers=1)
+    synthesize(tmp_path, n_train=2, n_test=0, seed=1, workers=1, force=True)  # no synth.json: not synth's, unless forced
     names = sorted(p.name for p in tmp_path.glob("*.parquet"))
     assert names == [image_parquet_name("train", 0), image_parquet_name("train", 1)]
     assert len(_csv(tmp_path / "test.csv")) == 0 and len(_csv(tmp_path / "train.csv")) == 2
@@ -176,3 +177,62 @@ def test_skip_held_out_leaves_the_folds_held_out_graphemes_out_of_a_render(datas
     (main_dir / "train_folds.csv").unlink()
     with pytest.raises(BengaliaiError, match="run `bengaliai folds` first"):
         held_out_triples(main_dir)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_refuses_competition_files_it_did_not_write_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("image_id,grapheme_root,vowel_diacritic,consonant_diacritic,grapheme\n")
+    (tmp_path / image_parquet_name("train", 0)).write_bytes(b"the real data")
+    before = _snapshot(tmp_path)
+    with pytest.raises(BengaliaiError) as error:
+        synthesize(tmp_path, n_train=2, n_test=0, seed=1, workers=1)
+    assert str(error.value) == (
+        f"{tmp_path} already holds competition files that `bengaliai synth` did not write (train.csv, "
+        "train_image_data_0.parquet; no synth.json): pass --force to replace them, or choose another --out"
+    )
+    assert _snapshot(tmp_path) == before
+    synthesize(tmp_path, n_train=2, n_test=0, seed=1, workers=1, force=True)
+    assert len(_csv(tmp_path / "train.csv")) == 2
+
+
+def test_refuses_a_synthetic_set_of_other_settings(dataset: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    before = _snapshot(copy)
+    with pytest.raises(BengaliaiError) as error:
+        synthesize(copy, n_train=N_TRAIN + 1, n_test=N_TEST, seed=SEED + 1, workers=1)
+    assert str(error.value) == (
+        f"{copy} holds a synthetic dataset written with other settings (n_train {N_TRAIN} -> {N_TRAIN + 1}, seed "
+        f"{SEED} -> {SEED + 1}): pass --force to replace it, or choose another --out"
+    )
+    with pytest.raises(BengaliaiError, match=r"other settings \(render.pen_p 0.5 -> 0.25\)"):
+        synthesize(copy, n_train=N_TRAIN, n_test=N_TEST, seed=SEED, workers=1, config=render.RenderConfig(pen_p=0.25))
+    assert _snapshot(copy) == before
+
+
+def test_the_same_settings_are_written_again_and_an_unfinished_set_replaced(tmp_path: Path) -> None:
+    import json
+
+    synthesize(tmp_path, n_train=1, n_test=0, seed=1, workers=1)
+    first = _snapshot(tmp_path)
+    synthesize(tmp_path, n_train=1, n_test=0, seed=1, workers=1)  # the same settings: written again, the same bytes
+    assert _snapshot(tmp_path) == first
+    manifest = json.loads((tmp_path / "synth.json").read_text(encoding="utf-8"))
+    (tmp_path / "synth.json").write_text(json.dumps(manifest | {"complete": False, "seed": 9}), encoding="utf-8")
+    synthesize(tmp_path, n_train=1, n_test=0, seed=2, workers=1)  # an unfinished set is replaced
+    assert json.loads((tmp_path / "synth.json").read_text(encoding="utf-8"))["seed"] == 2
+
+
+def test_refuses_a_dataset_without_images_and_an_out_that_is_a_file(tmp_path: Path) -> None:
+    with pytest.raises(BengaliaiError, match=r"^no images to render: n_train and n_test are both 0"):
+        synthesize(tmp_path / "empty", n_train=0, n_test=0, seed=0, workers=1)
+    (tmp_path / "file").write_text("x")
+    for out, what in [(tmp_path / "file", "it"), (tmp_path / "file" / "sub", str(tmp_path / "file"))]:
+        with pytest.raises(BengaliaiError, match=re.escape(f"cannot write to {out}: {what} is a file, not a folder")):
+            synthesize(out, n_train=1, n_test=0, seed=0, workers=1)
+    assert not (tmp_path / "empty").exists()

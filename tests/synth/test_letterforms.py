@@ -75,13 +75,32 @@ def drawer(imported: Path) -> LetterformDrawer:
     return LetterformDrawer(RootBank(imported), RenderConfig(), LetterformConfig(join_p=0.0, matra_p=0.0))
 
 
+def _root_shift(drawn: np.ndarray, root: np.ndarray) -> tuple[int, int]:
+    """Where the handwritten root matches ``drawn`` best: its shift (the drawing may move it to fit the signs)."""
+    cost = cv2.matchTemplate(drawn.astype(np.float32), root[20:-20, 20:-20].astype(np.float32), cv2.TM_SQDIFF)
+    _, _, (x, y), _ = cv2.minMaxLoc(cost)
+    return x - 20, y - 20
+
+
 def _new_ink(drawn: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """Pixels the signs darkened where the handwritten root, found in ``drawn``, has no ink; and
     the root's shift (the drawing may move it to fit the signs in the frame)."""
-    cost = cv2.matchTemplate(drawn.astype(np.float32), root[20:-20, 20:-20].astype(np.float32), cv2.TM_SQDIFF)
-    _, _, (x, y), _ = cv2.minMaxLoc(cost)
-    shifted = cv2.warpAffine(root, np.float32([[1, 0, x - 20], [0, 1, y - 20]]), (WIDTH, HEIGHT), borderValue=252)
-    return (drawn.astype(int) < shifted.astype(int) - 80) & (shifted > 200), (x - 20, y - 20)
+    dx, dy = _root_shift(drawn, root)
+    shifted = cv2.warpAffine(root, np.float32([[1, 0, dx], [0, 1, dy]]), (WIDTH, HEIGHT), borderValue=252)
+    return (drawn.astype(int) < shifted.astype(int) - 80) & (shifted > 200), (dx, dy)
+
+
+def _root_ink_kept(drawn: np.ndarray, root: np.ndarray) -> float:
+    """Share of the root's ink pixels that ``drawn`` holds unchanged, grey for grey, where the root matches best.
+
+    A drawing on a handwritten root pastes the sample whole, only moved, and adds signs beside it: about 1.
+    A font render, or another sample, keeps almost none of its exact greys at the right places.
+    """
+    dx, dy = _root_shift(drawn, root)
+    ys, xs = np.nonzero(root < 200)
+    inside = (ys + dy >= 0) & (ys + dy < HEIGHT) & (xs + dx >= 0) & (xs + dx < WIDTH)
+    ys, xs = ys[inside], xs[inside]
+    return float((drawn[ys + dy, xs + dx] == root[ys, xs]).sum()) / float((root < 200).sum())
 
 
 @pytest.mark.parametrize(
@@ -99,6 +118,7 @@ def test_vowel_sign_ink_is_added_where_the_script_puts_it(drawer: LetterformDraw
         assert root is not None and signs is not None
         drawn = compose_signs(root, signs, np.random.default_rng(seed), drawer.config)
         assert drawn.shape == (HEIGHT, WIDTH) and drawn.dtype == np.uint8
+        assert _root_ink_kept(drawn, root_image) > 0.9  # the handwritten root itself is in the image
         new, (dx, dy) = _new_ink(drawn, root_image)
         x1, y1 = root.box[2] + dx, root.box[3] + dy
         ys, xs = np.nonzero(new)
@@ -140,9 +160,14 @@ def test_a_grapheme_whose_root_has_samples_is_drawn_on_one(drawer: LetterformDra
     grapheme = Grapheme(compose(TA, 1, 0), TA, 1, 0)
     image, kind = draw_image(Renderer(RenderConfig()), drawer, grapheme, 0, TRAIN_CODE, 0)
     assert kind == REAL_ROOT and image.shape == (HEIGHT, WIDTH) and image.dtype == np.uint8
+    # One of ত's four handwritten samples is in the image, ink for ink; the font render of the same grapheme holds none.
+    samples = [drawer.bank.image(TA, k) for k in range(drawer.bank.count(TA))]
+    assert max(_root_ink_kept(image, sample) for sample in samples) > 0.9
+    plain, _ = draw_image(Renderer(RenderConfig()), None, grapheme, 0, TRAIN_CODE, 0)
+    assert max(_root_ink_kept(plain, sample) for sample in samples) < 0.1
 
 
-def test_synth_with_roots_writes_the_competition_format(letterforms: Path) -> None:
+def test_synth_with_roots_writes_the_competition_format(letterforms: Path, imported: Path) -> None:
     out = letterforms
     train = pd.read_csv(out / TRAIN_CSV, dtype={"image_id": str, "grapheme": str}, keep_default_na=False)
     assert list(train.columns) == ["image_id", *COMPONENTS, "grapheme"]
@@ -158,6 +183,14 @@ def test_synth_with_roots_writes_the_competition_format(letterforms: Path) -> No
     with_samples = int(train["grapheme_root"].isin([KA, TA]).sum())
     assert drawn[REAL_ROOT] + drawn[NO_CLEAN_FONT] == with_samples and drawn[NO_SAMPLES] == N_TRAIN - with_samples
     assert drawn[REAL_ROOT] >= 1 and manifest["letterforms"]["roots_from"]["roots"] == 2
+    # The images counted as drawn on a handwritten root are those that hold one of their root's samples.
+    bank = RootBank(imported)
+    images = np.concatenate([read_images(path)[1] for path in files])
+    on_a_sample = [
+        any(_root_ink_kept(image, bank.image(root, k)) > 0.9 for k in range(bank.count(root)))
+        for image, root in zip(images, train["grapheme_root"], strict=True)
+    ]
+    assert sum(on_a_sample) == drawn[REAL_ROOT]
 
 
 def test_unseen_graphemes_are_drawn_on_handwritten_roots_too(tmp_path: Path) -> None:
@@ -213,7 +246,7 @@ def test_cli_records_options_and_rejects_bad_ones(
     assert manifest["letterforms"]["config"]["p"] == 0.5 and manifest["id_prefix"] == "LF"
     assert main([*args, "--letterform-p", "1.5"]) == 2
     assert "p is a share" in capsys.readouterr().err
-    assert main([*args, "--letterform-set", "sign_gap=[0.2,0.6]"]) == 0
+    assert main([*args, "--letterform-set", "sign_gap=[0.2,0.6]", "--force"]) == 0
     manifest = json.loads((out / "synth.json").read_text(encoding="utf-8"))
     assert manifest["letterforms"]["config"]["sign_gap"] == [0.2, 0.6] and manifest["letterforms"]["config"]["p"] == 1.0
     assert main([*args, "--letterform-set", "sign_gap=[0.6,0.2]"]) == 2

@@ -119,12 +119,27 @@ def test_rotation_keeps_the_ink_mass() -> None:
 
 
 def test_distortion_keeps_the_frame_and_only_bends() -> None:
-    augment = DeviceAugment(AugmentConfig(affine_p=0.0, distort_p=1.0, dropout_p=0.0))
+    config = AugmentConfig(affine_p=0.0, distort_p=1.0, dropout_p=0.0)
+    augment = DeviceAugment(config)
     params = augment.sample(8, 32, 48, _gen(), torch.device("cpu"))
     assert torch.all(params.knots_x[:, 0] == 0) and torch.allclose(params.knots_x[:, -1], torch.tensor(48.0))
     assert torch.all(params.knots_y.diff(dim=1) > 0)  # monotone: no folds
     grid = sampling_grid(params, 32, 48)
     assert grid.abs().max() <= 1.0 + 1e-6  # every output pixel reads inside the image
+    # It bends: every image's grid leaves the identity by a measurable displacement, in pixels, and
+    # by no more than a knot can move: cells of 1 +- limit rescaled to the axis shift an inner knot
+    # by at most limit / (2 (1 - limit)) of the axis.
+    identity = F.affine_grid(torch.eye(2, 3).expand(8, 2, 3), [8, 1, 32, 48], align_corners=False)
+    moved = (grid - identity) * torch.tensor([48 / 2, 32 / 2])
+    assert torch.all(moved.norm(dim=-1).mean(dim=(1, 2)) > 0.5)
+    reach = config.distort_limit / (2 * (1 - config.distort_limit))
+    assert torch.all(moved[..., 0].abs() <= reach * 48 + 1e-4) and torch.all(moved[..., 1].abs() <= reach * 32 + 1e-4)
+    # ... and the images follow: the strokes move, the ink stays in the frame with about its mass.
+    images = torch.from_numpy(strokes(8, 48)[:, 8:40]).float().div(255)[:, None]
+    out = augment.apply(images, params)
+    assert torch.all((out - images).abs().mean(dim=(1, 2, 3)) > 0.01)
+    ratio = out.sum(dim=(1, 2, 3)) / images.sum(dim=(1, 2, 3))
+    assert torch.all((ratio - 1).abs() < 0.15)
 
 
 def test_dropout_zeroes_holes_of_the_configured_size() -> None:

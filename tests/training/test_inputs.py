@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +142,9 @@ def _rewrite_ids(folder: Path, old: str, new: str) -> None:
         ids.to_csv(csv, index=False)
 
 
-@pytest.mark.parametrize("problem", ["settings", "unprepared", "labels", "collision", "not a source"])
+@pytest.mark.parametrize(
+    "problem", ["settings", "unprepared", "labels", "collision", "not a source", "stale", "no image"]
+)
 def test_a_bad_source_is_refused_before_any_training(
     main_and_extra: tuple[Path, Path], tmp_path: Path, problem: str
 ) -> None:
@@ -151,6 +155,8 @@ def test_a_bad_source_is_refused_before_any_training(
         "labels": r"handwriting/train.csv.*grapheme_root",
         "collision": r"handwriting/train.csv: 60 image id\(s\) also in .*input/train.csv, e.g. Train_0",
         "not a source": r"no train.csv here",
+        "stale": r"handwriting/train_image_data_0.parquet: changed since the resize48 cache .* was prepared from it",
+        "no image": r"handwriting/train.csv: 1 of 61 image ids have no image in the cache .*resize48: HW_60; ",
     }[problem]
     if problem == "settings":
         import shutil
@@ -168,6 +174,11 @@ def test_a_bad_source_is_refused_before_any_training(
         labels.to_csv(extra / "train.csv", index=False)
     elif problem == "collision":
         _rewrite_ids(extra, "HW_", "Train_")
+    elif problem == "stale":
+        os.utime(extra / "train_image_data_0.parquet")
+    elif problem == "no image":
+        labels = pd.read_csv(extra / "train.csv")
+        pd.concat([labels, labels.iloc[:1].assign(image_id="HW_60")]).to_csv(extra / "train.csv", index=False)
     else:
         (extra / "train.csv").unlink()
     with pytest.raises(BengaliaiError, match=expected):
@@ -213,3 +224,24 @@ def test_extra_heads_are_checked_when_the_config_loads(main_and_extra: tuple[Pat
     with pytest.raises(BengaliaiError, match="'roots': expected 'all' or heads from root/vowel/consonant"):
         _config(main, tmp_path, f"data.extra=[{extra}]", "data.extra_heads=[roots]")
     assert _config(main, tmp_path, f"data.extra=[{extra}]", "data.extra_heads=[vowel+root]").data.extra_heads == ("vowel+root",)
+
+
+def test_a_share_that_rounds_far_from_its_request_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    from bengaliai.training.inputs import extra_per_batch
+    from bengaliai.training.sources import ExtraSource
+
+    tiny = ExtraSource(Path("handwriting"), np.arange(100, 160), 0.001)
+    with caplog.at_level(logging.WARNING, logger="bengaliai.training.inputs"):
+        assert extra_per_batch(64, 100, [tiny]) == [1]
+    assert ("data.extra_share: extra source handwriting asks for 0.1% of every batch but gets 1 image of 64, 1.6% "
+            "(whole images, at least one)") in caplog.text
+    caplog.clear()
+    small = ExtraSource(Path("renders"), np.arange(100, 102), 0.0)  # 2 of 1002 images: 0.2% by size
+    with caplog.at_level(logging.WARNING, logger="bengaliai.training.inputs"):
+        assert extra_per_batch(64, 1000, [small]) == [1]
+    assert "extra source renders: its share of the training images, 0.2%, gets 1 image of 64, 1.6%" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bengaliai.training.inputs"):
+        assert extra_per_batch(16, 80, [ExtraSource(Path("a"), np.arange(60), 0.25)]) == [4]
+        assert extra_per_batch(64, 80, [ExtraSource(Path("b"), np.arange(60), 0.3)]) == [19]  # 29.7%: close enough
+    assert not caplog.records

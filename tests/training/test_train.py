@@ -74,7 +74,7 @@ def test_smoke_training_learns_and_leaves_a_complete_run_folder(prepared: Path, 
     name = "layer1.0.conv1.weight"
     assert torch.equal(best["weights"][name], best["ema"][f"module.{name}"])
     assert not torch.equal(best["weights"][name], best["model"][name])
-    with pytest.raises(BengaliaiError, match="already hold a run"):
+    with pytest.raises(BengaliaiError, match=r"fold0 already holds a run: pass --resume to continue it, or train under another"):
         train(config, folds="0")
 
 

@@ -1,22 +1,22 @@
 """The embedded-default pipeline end to end on a small synthetic dataset (``make demo``).
 
-synth -> prepare -> folds -> train -> oof -> predict -> leaderboard -> kernel inside one working
-directory: data in ``WORKDIR/input``, runs in ``WORKDIR/runs``, the submission in
-``WORKDIR/submissions`` and the Kaggle kernel build in ``WORKDIR/kernel``. Each data step whose
-output is already there is skipped, so a second ``make demo`` only trains again. The demo never
-overwrites competition files that ``synth`` did not write (the real data, say).
+synth -> prepare -> folds -> train -> oof -> predict -> leaderboard -> kernel inside a folder of its
+own, ``WORKDIR/demo``, laid out like the workflow's: data in ``demo/input``, the run in
+``demo/runs/demo``, the submission in ``demo/submissions`` and the Kaggle kernel build in
+``demo/kernel``. So the workflow's ``input/`` and ``runs/`` are never read or written: a synthetic or
+real set there is neither replaced by the demo nor trained on by it. Each data step whose output is
+already there is skipped, so a second ``make demo`` only trains again. The demo never overwrites
+competition files that ``synth`` did not write, nor a synthetic set of other sizes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bengaliai.core.competition import TRAIN_CSV
 from bengaliai.core.config import load_config
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.folds import FOLDS_CSV, make_folds
@@ -27,11 +27,13 @@ from bengaliai.evaluation.oof import evaluate_oof
 from bengaliai.evaluation.oof_report import OofReport
 from bengaliai.inference.predict import PredictResult, predict
 from bengaliai.kaggle.kernel import KernelBuild, build_kernel
-from bengaliai.synth.dataset import SYNTH_MANIFEST, synthesize
+from bengaliai.synth.dataset import synthesize
+from bengaliai.synth.manifest import dataset_files, read_manifest
 from bengaliai.training.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
+DEMO_DIR = "demo"  # under WORKDIR: the demo's own input/, runs/, submissions/ and kernel/
 DEMO_TRAIN_IMAGES = 6_000
 DEMO_TEST_IMAGES = 1_200
 DEMO_FOLDS = 5
@@ -85,9 +87,10 @@ class DemoResult:
 
 
 def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
-    """Run synth, prepare and folds in ``workdir`` and say where the outputs are."""
+    """Run the whole pipeline in ``workdir/demo`` and say where the outputs are."""
     start = time.perf_counter()
-    input_dir = Path(workdir) / "input"
+    root = Path(workdir) / DEMO_DIR
+    input_dir = root / "input"
     _synthesize_once(input_dir, seed=seed, workers=workers)
     cache_files = prepare(input_dir, DEMO_PREPROCESS, workers=workers, splits=("train", "test"))
     folds_csv = input_dir / FOLDS_CSV
@@ -99,7 +102,7 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
         TrainConfig,
         None,
         # Loader workers and torch threads: auto, sized to the CPUs this process may use (bengaliai.compute.threads).
-        [*DEMO_TRAINING, f"seed={seed}", f"data.input={input_dir}", f"output={Path(workdir) / 'runs'}"],
+        [*DEMO_TRAINING, f"seed={seed}", f"data.input={input_dir}", f"output={root / 'runs'}"],
     )
     run_dir = Path(config.output) / config.experiment
     if run_dir.exists():
@@ -107,9 +110,9 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
         shutil.rmtree(run_dir)
     scores = train(config, folds=DEMO_FOLDS_TRAINED)
     oof = evaluate_oof(run_dir)
-    prediction = predict(run_dir, out=Path(workdir) / "submissions" / "demo.csv", workers=workers)
+    prediction = predict(run_dir, out=root / "submissions" / "demo.csv", workers=workers)
     leaderboard = format_leaderboard(collect_leaderboard(Path(config.output)), "table")
-    kernel = build_kernel(run_dir, Path(workdir) / "kernel")
+    kernel = build_kernel(run_dir, root / "kernel")
     return DemoResult(
         input_dir, tuple(cache_files), folds_csv, run_dir, scores, oof, prediction, leaderboard, kernel,
         time.perf_counter() - start,
@@ -117,18 +120,25 @@ def run_demo(workdir: Path, seed: int = 0, workers: int = 2) -> DemoResult:
 
 
 def _synthesize_once(input_dir: Path, seed: int, workers: int) -> None:
-    manifest_path = input_dir / SYNTH_MANIFEST
-    if (input_dir / TRAIN_CSV).exists() and not manifest_path.exists():
+    """Render the demo's data into ``input_dir`` unless a complete set of the demo's sizes is there."""
+    manifest = read_manifest(input_dir)
+    if manifest is None and dataset_files(input_dir):
         raise BengaliaiError(
             f"{input_dir} already holds competition files that `bengaliai synth` did not write (the real "
             "data?); the demo runs on its own small synthetic set and will not touch them: pass "
             "--workdir with another directory"
         )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    if manifest.get("complete"):
-        log.info(
-            "synth: %s already holds a synthetic dataset (%d train, %d test images, seed %d), kept",
-            input_dir, manifest.get("n_train", 0), manifest.get("n_test", 0), manifest.get("seed", 0),
-        )
+    if manifest is None or not manifest.get("complete"):
+        synthesize(input_dir, n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES, seed=seed, workers=workers)
         return
-    synthesize(input_dir, n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES, seed=seed, workers=workers)
+    sizes = (manifest.get("n_train"), manifest.get("n_test"))
+    if sizes != (DEMO_TRAIN_IMAGES, DEMO_TEST_IMAGES):
+        raise BengaliaiError(
+            f"{input_dir} holds a synthetic dataset of {sizes[0]} train and {sizes[1]} test images, not the demo's "
+            f"{DEMO_TRAIN_IMAGES} and {DEMO_TEST_IMAGES}: the demo will not train on it nor replace it; remove "
+            f"{input_dir} (the demo renders its own again) or pass --workdir with another directory"
+        )
+    log.info(
+        "synth: %s already holds the demo's synthetic dataset (%d train, %d test images, seed %d), kept",
+        input_dir, sizes[0], sizes[1], manifest.get("seed", 0),
+    )

@@ -224,12 +224,15 @@ def add_demo(sub: Subcommands) -> None:
         help="run the whole pipeline on a small synthetic dataset",
         description="synth (6,000 train and 1,200 test images) -> prepare (crop, 64 px) -> folds (5, with 20 "
         "unseen graphemes) -> train (a small ResNet-18, 12 epochs, folds 0 and 1) -> oof (score, prior alpha) -> "
-        "predict (2-fold ensemble) -> leaderboard -> kernel build, inside WORKDIR: data in WORKDIR/input, runs in "
-        "WORKDIR/runs/demo, the submission in WORKDIR/submissions/demo.csv, the Kaggle kernel in WORKDIR/kernel. "
-        "Prints where everything is and the scores (validation, out of fold, and test against the synthetic "
-        "labels). Data steps whose outputs already exist are skipped; the demo run is trained afresh each time.",
+        "predict (2-fold ensemble) -> leaderboard -> kernel build, inside a folder of its own, WORKDIR/demo: data in "
+        "demo/input, the run in demo/runs/demo, the submission in demo/submissions/demo.csv, the Kaggle kernel in "
+        "demo/kernel; the workflow's input/ and runs/ are left alone. Prints where everything is and the scores "
+        "(validation, out of fold, and test against the synthetic labels). Data steps whose outputs already exist "
+        "are skipped; the demo run is trained afresh each time.",
     )
-    p.add_argument("--workdir", type=Path, default=Path("."), help="working directory (default: .)")
+    p.add_argument(
+        "--workdir", type=Path, default=Path("."), help="working directory; the demo writes only WORKDIR/demo (default: .)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--workers", type=_positive_int, default=default_workers(), help="worker processes/threads")
     p.set_defaults(handler=_run_demo)

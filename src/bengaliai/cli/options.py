@@ -1,6 +1,6 @@
 """Argument types and defaults that the ``bengaliai`` subcommands share.
 
-``cli_data`` and ``cli_model`` declare the subcommands with them; ``cli`` puts the parser together.
+``cli_data``, ``cli_synth`` and ``cli_model`` declare the subcommands with them; ``cli`` puts the parser together.
 The type functions keep their leading underscore because argparse names a type function in its
 message for a value it cannot convert: "argument --workers: invalid _positive_int value: 'abc'".
 """

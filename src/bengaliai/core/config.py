@@ -47,8 +47,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T
     return cls(**values)
 
 
-def load_config(cls: type[T], path: Path | None = None, overrides: Iterable[str] = ()) -> T:
-    """Defaults of ``cls``, updated by the YAML file at ``path``, then by ``key=value`` overrides."""
+def load_config(cls: type[T], path: Path | None = None, overrides: Iterable[str] = (), option: str = "--set") -> T:
+    """Defaults of ``cls``, updated by the YAML file at ``path``, then by ``key=value`` overrides.
+
+    ``option`` is the command-line option the overrides came from, named in their error messages.
+    """
     data: dict[str, Any] = to_dict(cls())
     if path is not None:
         try:
@@ -56,22 +59,37 @@ def load_config(cls: type[T], path: Path | None = None, overrides: Iterable[str]
         except FileNotFoundError:
             raise BengaliaiError(f"config file not found: {path}") from None
         except yaml.YAMLError as error:
-            raise BengaliaiError(f"{path}: not valid YAML: {error}") from None
+            raise BengaliaiError(f"{path}: not valid YAML {_yaml_problem(error)}") from None
         if not isinstance(loaded, dict):
             raise BengaliaiError(f"{path}: expected a mapping of settings at the top level")
         _merge(data, loaded, str(path))
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep or not key:
-            raise BengaliaiError(f"--set {override!r}: expected key=value, e.g. optim.lr=0.001")
+            raise BengaliaiError(f"{option} {override!r}: expected key=value, e.g. optim.lr=0.001")
         patch: dict[str, Any] = {}
         node = patch
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(text) if text.strip() else None
-        _merge(data, patch, f"--set {override}")
+        try:
+            node[leaf] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise BengaliaiError(
+                f"{option} {override!r}: the value {text} is not valid YAML ({_yaml_problem(error, lines=False)}); "
+                "a list is written [0.4, 1.0]"
+            ) from None
+        _merge(data, patch, f"{option} {override}")
     return from_dict(cls, data)
+
+
+def _yaml_problem(error: yaml.YAMLError, lines: bool = True) -> str:
+    """One line for a YAML parser error (PyYAML's own message spans several, with a caret drawing)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if mark is None:
+        return problem
+    return f"at line {mark.line + 1}, column {mark.column + 1}: {problem}" if lines else f"column {mark.column + 1}: {problem}"
 
 
 def _merge(base: dict[str, Any], patch: Mapping[str, Any], where: str) -> None:

@@ -39,6 +39,32 @@ def _make_parent(path: Path) -> None:
         ) from None
 
 
+def check_folder(path: Path) -> None:
+    """Raise BengaliaiError when ``path`` cannot be an output folder: it, or a folder above it, is a file.
+
+    Creates nothing, so a command can check its ``--out`` folder before its other checks.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BengaliaiError(f"cannot write to {path}: it is a file, not a folder")
+    blocker = _not_a_folder(path)
+    if blocker is not None:
+        raise BengaliaiError(f"cannot write to {path}: {blocker} is a file, not a folder")
+
+
+def make_folder(path: Path) -> Path:
+    """Create the output folder ``path`` and its parents, or raise one BengaliaiError saying why not."""
+    path = Path(path)
+    check_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BengaliaiError(
+            f"cannot write to {path}: cannot create the folder {error.filename or path} ({error.strerror or error})"
+        ) from None
+    return path
+
+
 def ensure_writable(path: Path) -> None:
     """Raise BengaliaiError unless a file can be written at ``path``, before any work is done.
 

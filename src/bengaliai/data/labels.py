@@ -11,11 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bengaliai.core.competition import COMPONENTS, N_CLASSES, TEST_COLUMNS, TEST_COMPONENT_ORDER, TRAIN_COLUMNS
+from bengaliai.core.competition import (
+    COMPONENTS,
+    N_CLASSES,
+    TEST_COLUMNS,
+    TEST_COMPONENT_ORDER,
+    TRAIN_COLUMNS,
+    compose,
+    seen_graphemes,
+)
 from bengaliai.core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -163,13 +172,41 @@ def read_test_rows(path: Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def check_grapheme_text(labels: pd.DataFrame, path: Path) -> None:
+    """Raise DataError at the first row whose ``grapheme`` is not a spelling of its three labels.
+
+    ``labels`` is a frame from ``read_train_labels``. A triple's spellings are those of the real
+    training set (``seen_graphemes``) and ``compose``'s, which imports and renders of other graphemes use.
+    """
+    spellings: dict[tuple[int, ...], list[str]] = {}
+    for grapheme in seen_graphemes():
+        spellings.setdefault(grapheme.labels, []).append(grapheme.text)
+    frame = labels[[*COMPONENTS, "grapheme"]].reset_index(drop=True)
+    wrong: dict[tuple[Any, ...], tuple[int, list[str]]] = {}
+    for row, *triple, text in frame.drop_duplicates().itertuples(name=None):
+        allowed = list(dict.fromkeys([*spellings.get(tuple(triple), []), compose(*map(int, triple))]))
+        if text not in allowed:
+            wrong[(*triple, text)] = (row, allowed)
+    if wrong:
+        row, allowed = min(wrong.values())
+        *triple, text = frame.iloc[row]
+        spelled = ", ".join(f"{column} {value}" for column, value in zip(COMPONENTS, triple, strict=True))
+        count = int(pd.MultiIndex.from_frame(frame).isin(list(wrong)).sum())
+        more = f" ({count} rows disagree)" if count > 1 else ""
+        raise DataError(
+            path,
+            f"line {line_of(row)}: grapheme {text!r} is not what its labels spell: {spelled} spell "
+            f"{' or '.join(map(repr, allowed))}{more}; fix the labels or the grapheme",
+        )
+
+
 def check_image_ids(
-    labels_ids: Iterable[str], image_ids: Iterable[str], labels_path: Path, images_source: str | Path
+    labels_ids: Iterable[str], image_ids: Iterable[str], labels_path: Path, images_source: str | Path, fix: str = ""
 ) -> None:
     """Raise DataError if an image id of the labels file has no image in ``images_source``.
 
-    ``images_source`` only names where the images came from (a folder, a cache) in the message.
-    Images without labels are allowed and only counted in the debug log.
+    ``images_source`` only names where the images came from (a folder, a cache) in the message,
+    ``fix`` what to do about it. Images without labels are allowed and only counted in the debug log.
     """
     labels_ids = list(labels_ids)
     available = set(image_ids)
@@ -178,7 +215,8 @@ def check_image_ids(
         shown = ", ".join(missing[:_SHOW]) + (", ..." if len(missing) > _SHOW else "")
         raise DataError(
             labels_path,
-            f"{len(missing)} of {len(labels_ids)} image ids have no image in {images_source}: {shown}",
+            f"{len(missing)} of {len(labels_ids)} image ids have no image in {images_source}: {shown}"
+            + (f"; {fix}" if fix else ""),
         )
     unlabelled = len(available - set(labels_ids))
     if unlabelled:

@@ -4,9 +4,10 @@ For every ``{split}_image_data_{i}.parquet`` in DIR it writes ``DIR/cache/<tag>/
 ((N, H, W) uint8, ink high, memory-mappable) and ``<stem>.csv`` (``image_id`` in array order),
 with ``preprocess_batch`` - the function inference uses too. ``meta.json`` in the tag folder
 records the config and each source file's size and mtime, so an unchanged file whose outputs
-exist is skipped. Files go one at a time and each is streamed in row blocks, so memory stays
-near one block (``max_block_bytes``) whatever the file size; outputs appear under their final
-names only when complete.
+exist is skipped, and training refuses a cache whose files changed since (``check_cache_current``).
+Files go one at a time and each is streamed in row blocks, so memory stays near one block
+(``max_block_bytes``) whatever the file size; outputs appear under their final names only when
+complete.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +64,59 @@ def cache_settings(input_dir: Path, tag: str, cache_root: Path | None = None) ->
         return json.loads(meta_path.read_text(encoding="utf-8"))["config"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
         raise DataError(meta_path, f"missing or unreadable; run `bengaliai prepare --input {input_dir}` again") from None
+
+
+def prepare_command(input_dir: Path, settings: dict[str, Any], split: str, cache_root: Path | None = None) -> str:
+    """The ``bengaliai prepare`` command line that makes (or brings up to date) a cache of ``settings``."""
+    where = f" --cache-dir {cache_root}" if cache_root is not None else ""
+    return (f"bengaliai prepare --input {input_dir} --splits {split} --mode {settings.get('mode')} "
+            f"--size {settings.get('size')}{where}")
+
+
+def check_cache_current(input_dir: Path, tag: str, split: str, cache_root: Path | None = None) -> None:
+    """Refuse the cache ``tag`` of ``split`` unless it was prepared from the parquet files now in DIR.
+
+    Each file must be the one prepare recorded in ``meta.json`` (same size and mtime: the rule by which
+    prepare skips a file), and each parquet file of the split must have its cache file. A cache that
+    records nothing for one of its files is refused too: prepare would not trust it either. A parquet
+    file that is gone cannot be checked: its cached images are used, with a warning.
+    """
+    input_dir = Path(input_dir)
+    folder = cache_dir(input_dir, tag, cache_root)
+    settings = cache_settings(input_dir, tag, cache_root)
+    records = json.loads((folder / META_JSON).read_text(encoding="utf-8")).get("files")
+    records = records if isinstance(records, dict) else {}
+    fix = f"run `{prepare_command(input_dir, settings, split, cache_root)}`"
+    parquets = {path.name for path in input_dir.glob(f"{split}_image_data_*.parquet")}
+    cached = {f"{npy.stem}.parquet" for npy in folder.glob(f"{split}_image_data_*.npy")}
+    for name in sorted(parquets | cached):
+        parquet = input_dir / name
+        if name not in cached:
+            raise DataError(parquet, f"not in the {tag} cache {folder}: its images would be left out; {fix}")
+        if name not in parquets:
+            log.warning("%s is gone: its cached images in %s are used as prepared, unchecked", parquet, folder)
+            continue
+        record = records.get(name)
+        if not isinstance(record, dict) or not {"size", "mtime_ns"} <= record.keys():
+            raise DataError(parquet, f"the {tag} cache {folder} does not record what it was prepared from (an "
+                                     f"interrupted prepare, or made elsewhere); {fix}")
+        stat = parquet.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (record["size"], record["mtime_ns"]):
+            then, now = _times(record["mtime_ns"], stat.st_mtime_ns)
+            raise DataError(
+                parquet,
+                f"changed since the {tag} cache {folder} was prepared from it (then {record['size']} bytes, modified "
+                f"{then}; now {stat.st_size} bytes, modified {now}): its cached images are stale; {fix}",
+            )
+
+
+def _times(*mtimes_ns: int) -> list[str]:
+    """Local times of ``mtimes_ns`` to the second, or finer where that alone would not tell them apart."""
+    def show(ns: int, spec: str) -> str:
+        return datetime.fromtimestamp(ns / 1e9).isoformat(sep=" ", timespec=spec)
+
+    coarse = [show(ns, "seconds") for ns in mtimes_ns]
+    return coarse if len(set(coarse)) == len(set(mtimes_ns)) else [show(ns, "microseconds") for ns in mtimes_ns]
 
 
 def find_image_files(input_dir: Path, splits: Sequence[str] = SPLITS) -> list[Path]:

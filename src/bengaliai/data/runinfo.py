@@ -1,5 +1,6 @@
 """Run folders that describe themselves: resolved config, git commit, environment, input fingerprints; and reading
-them back, refusing folds whose train.csv or folds file has changed since they were trained."""
+them back, refusing folds whose train.csv or folds file has changed since they were trained, and naming the
+settings on which the folds of one experiment differ."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import platform
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ INPUTS = "inputs"
 INPUT_FILES = {"train_csv": "train.csv", "folds": "folds file"}
 _FINGERPRINT_CHARS = 16
 _BLOCK_BYTES = 1 << 20
+# The settings of a fold's config.yaml (a section or one dotted key) that decide what its model is and
+# what it reads: folds of one experiment that differ in any are not one setting's cross-validation.
+# The recipe (epochs, optimiser, augmentation, loss) and where and how fast it ran are not compared.
+MODEL_SETTINGS: tuple[str, ...] = (
+    "model", "preprocess", "data.cache", "data.mean", "data.std", "data.extra", "data.extra_share", "data.extra_heads",
+)
+# Paths that differ between machines for the same thing: the ImageNet file; extra sources go by folder name.
+_NOT_COMPARED = frozenset({"model.pretrained"})
+_ABSENT = object()  # a setting a fold's config does not record
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -215,3 +225,59 @@ def check_ensemble_inputs(run_dirs: Sequence[Path], input_dir: Path | None = Non
                 f"{first.name} and {other.name} of {first.parent} were trained on different {what}s "
                 f"({first.name} {a}, {other.name} {b}): retrain the folds on one {what} before combining them"
             )
+
+
+def fold_settings(config: Mapping[str, Any], keys: Sequence[str] = MODEL_SETTINGS) -> dict[str, Any]:
+    """The settings under ``keys`` of a fold's config, by dotted name (``model.arch``); unrecorded ones left out."""
+    found: dict[str, Any] = {}
+    for key in keys:
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part, _ABSENT) if isinstance(node, Mapping) else _ABSENT
+        if node is not _ABSENT:
+            found |= _flat(key, node)
+    if isinstance(found.get("data.extra"), list):
+        found["data.extra"] = [Path(str(path)).name for path in found["data.extra"]]
+    return {key: value for key, value in found.items() if key not in _NOT_COMPARED}
+
+
+def differing_settings(
+    configs: Mapping[int, Mapping[str, Any]], keys: Sequence[str] = MODEL_SETTINGS
+) -> dict[str, dict[int, Any]]:
+    """The settings (fold_settings) on which the configs of folds disagree, each with every fold's value.
+
+    A fold that does not record a setting (a run older than it) is not compared on it.
+    """
+    settings = {fold: fold_settings(config, keys) for fold, config in configs.items()}
+    differing = {}
+    for name in dict.fromkeys(name for recorded in settings.values() for name in recorded):
+        values = {fold: recorded[name] for fold, recorded in settings.items() if name in recorded}
+        if len({_shown(value) for value in values.values()}) > 1:
+            differing[name] = values
+    return differing
+
+
+def describe_differences(differing: Mapping[str, Mapping[int, Any]], limit: int = 4) -> str:
+    """``model.arch (fold0, fold1: resnet34; fold2: resnet18), ...`` of differing_settings, the first ``limit``."""
+    parts = []
+    for name, values in list(differing.items())[:limit]:
+        folds_of: dict[str, list[str]] = {}
+        for fold, value in values.items():
+            folds_of.setdefault(_shown(value), []).append(f"fold{fold}")
+        by_value = "; ".join(", ".join(folds) + f": {value}" for value, folds in folds_of.items())
+        parts.append(f"{name} ({by_value})")
+    more = len(differing) - limit
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _flat(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {name: item for part, inner in value.items() for name, item in _flat(f"{key}.{part}", inner).items()}
+    return {key: value}
+
+
+def _shown(value: Any) -> str:
+    """A setting as YAML writes it in a flow: ``true``, ``null``, ``[hw, lf]``."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)

@@ -4,8 +4,11 @@ Everything comes from the run folders themselves (config.yaml, run.json, summary
 metrics.csv, best.pt, oof.json), so the table needs no bookkeeping beside training. The
 out-of-fold columns come from ``oof.json`` while it is up to date with the folds' ``oof.npz`` and
 inputs, and are recomputed in memory otherwise: the leaderboard is a view and writes nothing (only
-``bengaliai oof`` writes oof.json, whose alpha predict uses). An experiment whose folds no longer
-match train.csv or the folds file keeps its row, with the out-of-fold columns empty and a warning.
+``bengaliai oof`` writes oof.json, whose alpha predict uses). An experiment that cannot be scored (its
+folds no longer match train.csv or the folds file, a file of it is unreadable) keeps its row, with the
+out-of-fold columns empty and the last column, ``note``, saying why. Folds trained with different
+settings are never summarised as one: their settings cells read ``mixed`` and ``note`` gives each fold's
+value (one short word keeps the table aligned where per-fold values would widen a column for one row).
 Routing columns (runs with the auxiliary grapheme head): the rule predict applies (``off`` where it
 gains nothing out of fold), the out-of-fold score with it, and the shares of seen images the grapheme
 head keeps and of unseen images it passes on to the component heads.
@@ -17,6 +20,7 @@ import io
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,9 +30,12 @@ from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.folds import n_folds, read_folds
 from bengaliai.data.runinfo import (
     CONFIG_YAML,
+    MODEL_SETTINGS,
     RUN_JSON,
     SUMMARY_JSON,
     check_ensemble_inputs,
+    describe_differences,
+    differing_settings,
     fold_files,
     read_run_config,
     run_input,
@@ -42,7 +49,7 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = (
     "experiment", "model", "image", "extra", "epochs", "folds_done", "fold_scores", "oof_score", "recall_root",
     "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "routing", "score_routed", "kept_seen",
-    "passed_unseen", "train_time", "date", "git_commit",
+    "passed_unseen", "train_time", "date", "git_commit", "note",
 )
 FLOAT_COLUMNS: tuple[str, ...] = (
     "oof_score", "recall_root", "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "score_routed",
@@ -52,12 +59,14 @@ _RIGHT_ALIGNED = frozenset({"epochs", "folds_done", *FLOAT_COLUMNS, "train_time"
 _RECALL_COLUMNS = {"recall_root": "grapheme_root", "recall_vowel": "vowel_diacritic",
                    "recall_consonant": "consonant_diacritic"}
 _COMMIT_CHARS = 10
+MIXED = "mixed"  # a settings cell of an experiment whose folds differ in it
 
 
 def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.DataFrame:
     """One row per ``runs_dir/<experiment>`` with a ``fold<K>/config.yaml``, best out-of-fold score first.
 
     ``input_dir`` replaces the runs' ``data.input`` where the out-of-fold score must be recomputed.
+    An experiment with an unreadable file keeps its row, with what can be read and a ``note`` naming the file.
     """
     runs_dir = Path(runs_dir)
     candidates = sorted(d for d in runs_dir.iterdir() if d.is_dir()) if runs_dir.is_dir() else []
@@ -75,10 +84,16 @@ def collect_leaderboard(runs_dir: Path, input_dir: Path | None = None) -> pd.Dat
 
 
 def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[str, Any]:
-    """The leaderboard row of one experiment folder."""
+    """The leaderboard row of one experiment folder.
+
+    The columns that describe the folds' settings read ``mixed`` where the folds differ, and ``note`` names
+    the settings with each fold's value; folds that differ in runinfo.MODEL_SETTINGS get no out-of-fold
+    columns (``bengaliai oof`` refuses them too). ``note`` also says why out-of-fold columns are empty.
+    """
     folds = {k: path.parent for k, path in fold_files(experiment_dir, CONFIG_YAML).items()}
-    config = read_run_config(folds[min(folds)])
-    total = _n_folds(config, input_dir)
+    configs, notes = _read_configs(folds)
+    config = configs[min(configs)] if configs else {}
+    total = _n_folds(config, input_dir) if configs else None
     done = [k for k, d in folds.items() if (d / "best.pt").is_file()]
     progress = {k: _fold_progress(d) for k, d in folds.items()}
     shown = range(max(total or 0, max(folds) + 1))
@@ -88,10 +103,10 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
     first_run = _earliest_run(folds.values())
     row: dict[str, Any] = {
         "experiment": experiment_dir.name,
-        "model": config.get("model", {}).get("arch", ""),
-        "image": config.get("data", {}).get("cache", ""),
-        "extra": _extra(config.get("data", {})),
-        "epochs": config.get("epochs"),
+        "model": _same(configs, lambda c: c.get("model", {}).get("arch", "")),
+        "image": _same(configs, lambda c: c.get("data", {}).get("cache", "")),
+        "extra": _same(configs, lambda c: _extra(c.get("data", {}))),
+        "epochs": _same(configs, lambda c: c.get("epochs")),
         "folds_done": f"{len(done)}/{total}" if total else str(len(done)),
         "fold_scores": " ".join("-" if s is None else f"{s:.4f}" for s in scores),
         # Blank rather than a partial sum when some fold predates summary.json.
@@ -99,13 +114,44 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
         "date": str(first_run.get("started", ""))[:10],
         "git_commit": _short_commit(str(first_run.get("git_commit", ""))),
     }
-    report = _oof_report(experiment_dir, input_dir)
+    # Only the folds with an oof.npz are scored: a fold still training in other settings leaves them be.
+    scored = {k: c for k, c in configs.items() if k in fold_files(experiment_dir, OOF_NPZ)}
+    unscorable = bool(differing_settings(scored))
+    if differing := differing_settings(configs, (*MODEL_SETTINGS, "epochs")):
+        notes.append(f"folds differ{' (not scored as one)' if unscorable else ''}: {describe_differences(differing)}")
+    report, problem = (None, None) if unscorable else _oof_report(experiment_dir, input_dir)
     if report is not None:
         row |= {"oof_score": report["score"], "best_alpha": report["prior"]["alpha"],
                 "score_with_prior": report["prior"]["score"]}
         row |= {column: report["recalls"][name] for column, name in _RECALL_COLUMNS.items()}
         row |= _routing_columns(report.get("routing"))
-    return row
+    if problem is not None and problem not in notes:  # an unreadable config.yaml is noted once
+        notes.append(f"out-of-fold columns empty: {problem}")
+    return row | {"note": ". ".join(notes)}
+
+
+def _read_configs(folds: dict[int, Path]) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    """The config.yaml of each fold that has a readable one, and a note for each that has not."""
+    configs, notes = {}, []
+    for fold, run_dir in folds.items():
+        try:
+            configs[fold] = read_run_config(run_dir)
+        except BengaliaiError as error:
+            log.warning("%s", error)
+            notes.append(_one_line(str(error)))
+    return configs, notes
+
+
+def _same(configs: dict[int, dict[str, Any]], setting: Callable[[dict[str, Any]], Any]) -> Any:
+    """A setting the folds share, ``mixed`` where they differ (``note`` says how), blank without a config."""
+    values = [setting(config) for config in configs.values()]
+    if not values:
+        return ""
+    return values[0] if all(value == values[0] for value in values) else MIXED
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _routing_columns(routing: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,11 +223,11 @@ def _duration(seconds: float) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
-def _oof_report(experiment_dir: Path, input_dir: Path | None) -> dict[str, Any] | None:
-    """oof.json while it is up to date, else a fresh evaluation in memory; None if neither can be had."""
+def _oof_report(experiment_dir: Path, input_dir: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """oof.json while it is up to date, else a fresh evaluation in memory; None and why if neither can be had."""
     npz = fold_files(experiment_dir, OOF_NPZ)
     if not npz:
-        return None
+        return None, None
     try:
         report = read_oof_report(experiment_dir)
     except BengaliaiError as error:
@@ -196,13 +242,13 @@ def _oof_report(experiment_dir: Path, input_dir: Path | None) -> dict[str, Any] 
             stale = report_mismatch(experiment_dir, report) if fresh else "older than an oof.npz or other folds"
             if stale is None:
                 check_ensemble_inputs([path.parent for path in npz.values()], input_dir)
-                return report
+                return report, None
             log.info("%s: %s is out of date (%s): recomputed for the table, not rewritten; "
                      "`bengaliai oof --run %s` updates it", experiment_dir.name, OOF_JSON, stale, experiment_dir)
-        return compute_oof(experiment_dir, input_dir).as_json()
+        return compute_oof(experiment_dir, input_dir).as_json(), None
     except BengaliaiError as error:
         log.warning("%s: out-of-fold columns left empty: %s", experiment_dir.name, error)
-        return None
+        return None, _one_line(str(error))
 
 
 def _cell(value: Any) -> str:

@@ -13,13 +13,15 @@ with the auxiliary grapheme head (bengaliai.evaluation.routing: the held-out gra
 and what it covers: the folds, the fingerprints of the train.csv and folds file it was tuned with,
 and the fingerprints each fold recorded when it was trained. Every fold used must still match the
 current train.csv and folds file (runinfo.check_ensemble_inputs): a fold trained on other folds
-would score images it trained on as out of fold. Only ``bengaliai oof`` writes oof.json;
-compute_oof is the same evaluation in memory (the leaderboard's).
+would score images it trained on as out of fold; and the folds must agree on runinfo.MODEL_SETTINGS (one
+model's cross-validation). Only ``bengaliai oof`` writes oof.json; compute_oof is the same evaluation in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from bengaliai.data.folds import align_folds, read_folds
 from bengaliai.data.labels import read_train_labels
 from bengaliai.data.runinfo import (
     check_ensemble_inputs,
+    describe_differences,
+    differing_settings,
     fold_files,
     input_fingerprints,
     read_run_config,
@@ -127,11 +131,7 @@ def gather_oof(
 
 def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray] | None]:
     """Image ids, component probabilities and, if the fold has the auxiliary head, its routing arrays."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"not a readable .npz file ({error})") from None
+    arrays = _load_npz(path)
     absent = [key for key in ("image_id", *COMPONENTS) if key not in arrays]
     if absent:
         raise DataError(path, f"missing array(s) {', '.join(absent)}; found {', '.join(arrays) or 'none'}")
@@ -148,6 +148,25 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, 
         except BengaliaiError as error:
             raise DataError(path, str(error)) from None
     return ids, {name: arrays[name].astype(np.float32, copy=False) for name in COMPONENTS}, aux
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a fold's oof.npz; a file cut short or damaged is one DataError that says what to do."""
+    retrain = f"move {path.parent} aside, then `bengaliai train --fold {path.parent.name.removeprefix('fold')}`"
+    damaged = (f"{path.parent.name}'s run is damaged (a copy or write cut short): restore the file from a copy of "
+               f"the run, or retrain the fold ({retrain} with the experiment's settings)")
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise DataError(path, f"an empty file (0 bytes); {damaged}")
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and advise allow_pickle
+            raise DataError(path, f"not an .npz archive (no zip directory in its {size} bytes); {damaged}")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except OSError as error:
+        raise DataError(path, f"cannot read it ({error.strerror or error})") from None
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(path, f"not a readable .npz file ({type(error).__name__}: {error}); {damaged}") from None
 
 
 def _score(
@@ -203,7 +222,13 @@ def _evaluate(experiment_dir: Path, input_dir: Path | None) -> tuple[OofReport, 
     if not npz_paths:
         raise BengaliaiError(f"{experiment_dir}: no fold<K>/{OOF_NPZ}; `bengaliai train` writes one per fold "
                              "after its first validated epoch")
-    config = read_run_config(npz_paths[min(npz_paths)].parent)
+    configs = {k: read_run_config(path.parent) for k, path in npz_paths.items()}
+    if differing := differing_settings(configs):
+        raise BengaliaiError(f"{experiment_dir}: its folds were trained with different settings: "
+                             f"{describe_differences(differing)}; an out-of-fold score of them is no one setting's: "
+                             "retrain the odd folds with the experiment's settings, or move them (their fold<K> "
+                             "folders) into an experiment folder of their own")
+    config = configs[min(configs)]
     train_csv, folds_csv = run_input(config, input_dir)
     if not train_csv.is_file():
         raise DataError(train_csv, "file not found; the run's config.yaml names this input folder "

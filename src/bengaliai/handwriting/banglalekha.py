@@ -34,6 +34,7 @@ from bengaliai.handwriting.class_folders import (  # noqa: F401  (re-exported: t
 )
 from bengaliai.handwriting.folder_import import (  # noqa: F401  (re-exported: the BanglaLekha names of the engine)
     IMPORT_JSON,
+    MAX_BAD,
     MAX_ROWS_PER_FILE,
     SOURCES_CSV,
     file_sizes,
@@ -86,9 +87,13 @@ def import_banglalekha(
     limit_per_class: int | None = None,
     config: PlacementConfig | None = None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    max_bad: int = MAX_BAD,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write the root classes of BanglaLekha-Isolated at SRC into OUT in competition training format.
 
     Returns the manifest also written to OUT/import.json.
     """
-    return import_folders(BANGLALEKHA, src, out, seed, workers, limit_per_class, config, max_rows_per_file)
+    return import_folders(
+        BANGLALEKHA, src, out, seed, workers, limit_per_class, config, max_rows_per_file, max_bad, force
+    )

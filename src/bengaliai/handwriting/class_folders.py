@@ -118,9 +118,10 @@ def scan_folders(src: Path, dataset: FolderDataset, limit_per_class: int | None 
     """
     images_dir = Path(src) / dataset.images_dir
     if not images_dir.is_dir():
-        layout = f"{dataset.images_dir}/1 .. {dataset.images_dir}/{max(dataset.folders)}"
+        parent = f"{dataset.images_dir}/" if dataset.images_dir else ""
+        layout = f"{parent}1/ .. {parent}{max(dataset.folders)}/"
         what = f"no {dataset.images_dir}/ folder" if dataset.images_dir else "not a folder"
-        raise DataError(src, f"{what}; expected the {dataset.name} folder holding {layout.lstrip('/')}")
+        raise DataError(src, f"{what}; expected the {dataset.name} folder holding {layout}")
     known = {str(n) for n in dataset.folders}
     entries = {p.name: p for p in images_dir.iterdir() if p.is_dir()}
     unknown = sorted(set(entries) - known)

@@ -1,6 +1,7 @@
 """The stand-in dataset: Bengali graphemes drawn with fonts and a pen, written in the competition's format.
 
-Modules: ``dataset`` (``bengaliai synth``: writing the files), ``sampling`` (what each split draws and
+Modules: ``dataset`` (``bengaliai synth``: writing the files), ``manifest`` (synth.json and the guard on
+the output folder), ``sampling`` (what each split draws and
 each image's generator), ``drawing`` (the images in chunks, in worker processes), ``render`` (one
 image: fonts, glyph cache, distortion), ``strokes`` (matra, centre lines and stroke width of ink
 masks), ``shaping`` (which font shapes a text cleanly), ``unseen`` (graphemes the training set lacks),

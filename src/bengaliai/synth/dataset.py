@@ -44,11 +44,12 @@ from bengaliai.core.competition import (
 )
 from bengaliai.core.config import to_dict
 from bengaliai.core.errors import BengaliaiError
-from bengaliai.core.fileio import write_csv, write_json
+from bengaliai.core.fileio import check_folder, make_folder, write_csv, write_json
 from bengaliai.data.labels import make_test_rows
 from bengaliai.data.parquet_images import write_image_parquet
 from bengaliai.synth.drawing import BY_CHANCE, NO_CLEAN_FONT, NO_SAMPLES, REAL_ROOT, Letterforms, drawn_chunks
 from bengaliai.synth.letterforms import LetterformConfig
+from bengaliai.synth.manifest import SYNTH_MANIFEST, TEST_LABELS_CSV, check_settings, refuse_foreign
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import Folders, RootBank
 from bengaliai.synth.sampling import GRAPHEME_MODES, file_sizes, sample_test, sample_train
@@ -56,9 +57,6 @@ from bengaliai.synth.unseen import UnseenPool, shapeable_unseen
 
 log = logging.getLogger(__name__)
 
-TEST_LABELS_CSV = "test_labels.csv"
-# Says that a directory holds a synthetic dataset, with what settings, and whether it is complete.
-SYNTH_MANIFEST = "synth.json"
 DEFAULT_ID_PREFIX = "Train"
 _ID_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 
@@ -158,10 +156,12 @@ def synthesize(
     id_prefix: str = DEFAULT_ID_PREFIX,
     graphemes: str = "seen",
     skip: frozenset[tuple[int, int, int]] = frozenset(),
+    force: bool = False,
 ) -> None:
     """Write a synthetic dataset in the competition's layout to ``out_dir``, plus test_labels.csv.
 
-    Overwrites a dataset already there. ``unseen_fraction`` of the test images show graphemes
+    Refuses an ``out_dir`` holding competition files that synth did not write, or a complete synthetic
+    set of other settings, unless ``force``; the same settings are written again. ``unseen_fraction`` of the test images show graphemes
     that are not in the training set (see ``unseen_triples`` for which). ``roots_from`` draws
     graphemes on the handwritten roots of that folder, or of several folders pooled (settings
     ``letterforms``), see the module docstring; synth.json then counts how many images were drawn
@@ -173,12 +173,17 @@ def synthesize(
     """
     if n_train < 0 or n_test < 0 or workers < 1:
         raise BengaliaiError(f"need n_train, n_test >= 0 and workers >= 1, got {n_train}, {n_test}, {workers}")
+    if n_train == n_test == 0:
+        raise BengaliaiError("no images to render: n_train and n_test are both 0; ask for some (synth --train N --test M)")
     if not 0.0 <= unseen_fraction <= 1.0:
         raise BengaliaiError(f"unseen_fraction must be within [0, 1], got {unseen_fraction}")
     if not _ID_PREFIX.fullmatch(id_prefix):
         raise BengaliaiError(f"id prefix {id_prefix!r}: use a letter then letters, digits or '-', e.g. LF")
     if graphemes not in GRAPHEME_MODES:
         raise BengaliaiError(f"graphemes {graphemes!r}: use one of {', '.join(GRAPHEME_MODES)}")
+    out_dir = Path(out_dir)
+    check_folder(out_dir)
+    refuse_foreign(out_dir, force)
     config = config or RenderConfig()
     Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
     sources = None
@@ -188,8 +193,6 @@ def synthesize(
     unseen_share = GRAPHEME_MODES[graphemes]
     # The shaping check reads every font with fontTools: it too fails before anything is written.
     pool = shapeable_unseen(tuple(config.fonts)) if unseen_share > 0 else None
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     train = sample_train(n_train, seed, pool.graphemes if pool else (), unseen_share, skip)
     test = sample_test(n_test, seed, unseen_fraction)
     log.info(
@@ -203,6 +206,8 @@ def synthesize(
     }
     if sources is not None:
         manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": to_dict(sources.config)}
+    check_settings(out_dir, manifest, force)
+    make_folder(out_dir)
     write_json(manifest | {"complete": False}, out_dir / SYNTH_MANIFEST)
     _write_csvs(out_dir, train, test, id_prefix)
     plans = {"train": train, "test": [g for g, _ in test]}

@@ -29,6 +29,9 @@ from bengaliai.training.sources import ExtraSource, open_extra, open_source
 
 log = logging.getLogger(__name__)
 
+# How far (relative) rounding may move an extra source's share of a batch before a warning says so.
+_SHARE_TOLERANCE = 0.1
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -208,6 +211,14 @@ def extra_per_batch(global_batch: int, n_train: int, extra: Sequence[ExtraSource
     set, its share of all training images (as if concatenated); at least one each."""
     total = n_train + sum(len(source.indices) for source in extra)
     counts = [max(1, round(global_batch * (source.share or len(source.indices) / total))) for source in extra]
+    for source, count in zip(extra, counts, strict=True):
+        asked = source.share or len(source.indices) / total
+        # Whole images: say so where that moves a source's share by more than a tenth of itself.
+        if abs(count / global_batch - asked) > _SHARE_TOLERANCE * asked:
+            what = (f"{source.path} asks for {asked:.1%} of every batch but" if source.share
+                    else f"{source.path}: its share of the training images, {asked:.1%},")
+            log.warning("data.extra_share: extra source %s gets %d image%s of %d, %.1f%% (whole images, at least one)",
+                        what, count, "" if count == 1 else "s", global_batch, 100 * count / global_batch)
     if global_batch - sum(counts) < 1:
         raise BengaliaiError(
             f"data.extra_share: a batch of {global_batch} leaves no room for the main input's images after "

@@ -3,7 +3,8 @@
 ``runs/<experiment>/fold<K>/`` holds the resolved config, the environment (git commit),
 ``metrics.csv`` (one row per epoch), ``best.pt`` (by validation score), ``last.pt`` (resume point),
 ``oof.npz`` (validation probabilities of the best epoch) and ``curves.png`` (``run_folder``). ``--resume``
-continues from ``last.pt`` exactly: model, optimizer, schedule, EMA, epoch and every random state. A fold's
+continues from ``last.pt`` exactly: model, optimizer, schedule, EMA, epoch and every random state; what it
+cannot continue it refuses before any work (``run_folder.resume_plan``), never overwriting a run. A fold's
 input comes from ``inputs.fold_inputs``, asked once; the loop here builds the loaders and trains.
 """
 
@@ -27,7 +28,7 @@ from bengaliai.compute.threads import ThreadPlan, apply_threads, plan_threads
 from bengaliai.core.config import to_dict
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.folds import FOLDS_CSV, n_folds, read_folds
-from bengaliai.data.runinfo import check_run_inputs, write_run_description
+from bengaliai.data.runinfo import write_run_description
 from bengaliai.model.checkpoint import load_checkpoint, seed_everything
 from bengaliai.model.classifier import ModelConfig, build_model
 from bengaliai.training.augment import AugmentConfig, build_transform
@@ -36,7 +37,14 @@ from bengaliai.training.engine import LossConfig, StepContext, evaluate, train_o
 from bengaliai.training.inputs import DataConfig, check_batch_size, fold_inputs
 from bengaliai.training.loader import AugmentedBatches, EpochBatches, make_loader
 from bengaliai.training.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
-from bengaliai.training.run_folder import changed_settings, checkpoint_state, metrics_row, record_epoch, restore
+from bengaliai.training.run_folder import (
+    changed_settings,
+    checkpoint_state,
+    metrics_row,
+    record_epoch,
+    restore,
+    resume_plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +114,7 @@ def train(config: TrainConfig, folds: str = "0", resume: bool = False) -> dict[i
     fold_table = read_folds(folds_path)
     wanted = parse_folds(folds, n_folds(fold_table))
     # Refuse before any work: training fold 0 and then stopping at fold 1 would waste an hour.
-    taken = [str(run_dir_of(config, f)) for f in wanted if (run_dir_of(config, f) / "last.pt").exists()]
-    if taken and not resume:
-        raise BengaliaiError(
-            f"{', '.join(taken)} already hold a run: pass --resume to continue, or choose another experiment name"
-        )
+    resumed = resume_plan({f: run_dir_of(config, f) for f in wanted}, resume, to_dict(config))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     check_batch_size(config.data, fold_table, wanted, folds_path, world_size)
     device = resolve_device(config.device)
@@ -125,7 +129,7 @@ def train(config: TrainConfig, folds: str = "0", resume: bool = False) -> dict[i
         # Fixed input sizes: let cuDNN pick the fastest convolution algorithms once.
         torch.backends.cudnn.benchmark = True
     try:
-        return {fold: train_fold(config, fold, fold_table, device, dist, resume, plan) for fold in wanted}
+        return {fold: train_fold(config, fold, fold_table, device, dist, resumed[fold], plan) for fold in wanted}
     finally:
         shutdown(dist)
 
@@ -134,7 +138,7 @@ def train_fold(
     config: TrainConfig, fold: int, fold_table: pd.DataFrame, device: torch.device, dist: DistInfo, resume: bool,
     plan: ThreadPlan,
 ) -> float:
-    """Train one fold; return its best validation score."""
+    """Train one fold, from its last.pt with ``resume`` (see resume_plan); return its best validation score."""
     run_dir = run_dir_of(config, fold)
     seed_everything(config.seed + fold)
     inputs = fold_inputs(config.data, fold_table, fold, Path(config.data.input) / config.folds_file, dist.world_size)
@@ -176,8 +180,7 @@ def train_fold(
     resolved = {"device": str(device), "precision": precision.to_dict(), "threads": dataclasses.asdict(plan),
                 "world_size": dist.world_size, "global_batch": global_batch, "extra_sources": inputs.extra_sources}
     start_epoch, best_score, history, train_seconds = 0, -1.0, [], 0.0
-    if resume and (run_dir / "last.pt").exists():
-        check_run_inputs(run_dir, to_dict(config))
+    if resume:  # resume_plan checked that last.pt takes this config and the inputs are the run's
         # Read to the CPU: the saved random states must stay CPU tensors; load_state_dict moves
         # weights and optimizer state to the model's device.
         state = load_checkpoint(run_dir / "last.pt", "cpu")
