@@ -215,3 +215,21 @@ def test_an_image_id_in_two_test_files_fails_before_the_inference(tmp_path: Path
     write_image_parquet(tmp_path / "test_image_data_1.parquet", ["Test_2", "Test_2"], images)
     with pytest.raises(DataError, match=r"test_image_data_1\.parquet, row 1: duplicate image_id 'Test_2'"):
         predict_files(ensemble, files, workers=1)  # type: ignore[arg-type]
+
+
+def test_an_out_that_is_no_submission_is_refused_and_kept(tiny_run: Path, tmp_path: Path) -> None:
+    # A mistyped --out (the input's train.csv) must not cost the dataset; an earlier submission is replaced.
+    labels = tmp_path / "train.csv"
+    labels.write_text("image_id,grapheme_root\nTrain_0,3\n", encoding="utf-8")
+    before = labels.read_bytes()
+    with pytest.raises(BengaliaiError, match=r"train\.csv exists and is no submission .*'image_id,grapheme_root'"):
+        predict(tiny_run, out=labels, alpha=0, workers=1)
+    assert labels.read_bytes() == before and not labels.with_suffix(".npz").exists()
+    other = tmp_path / "sub.npz"
+    np.savez(other, weights=np.zeros(3))
+    with pytest.raises(BengaliaiError, match=r"sub\.npz exists and holds no predicted probabilities"):
+        predict(tiny_run, out=tmp_path / "sub.csv", alpha=0, workers=1)
+    other.unlink()
+    first = predict(tiny_run, out=tmp_path / "sub.csv", alpha=0, workers=1, folds="0")
+    predict(tiny_run, out=tmp_path / "sub.csv", alpha=0, workers=1, folds="1")  # its own output: replaced
+    assert first.submission.read_text(encoding="utf-8").startswith("row_id,target\n")

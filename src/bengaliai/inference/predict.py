@@ -41,7 +41,13 @@ from bengaliai.evaluation.routing import AUX_KEYS, Routing, route, routed_mask
 from bengaliai.inference.checkpoints import fold_checkpoints, load_models, training_input
 from bengaliai.inference.ensemble import Ensemble, InferenceConfig
 from bengaliai.inference.prior import Prior, resolve_prior
-from bengaliai.inference.submission import build_submission, test_rows_positions, write_probabilities, write_submission
+from bengaliai.inference.submission import (
+    build_submission,
+    check_replaceable,
+    test_rows_positions,
+    write_probabilities,
+    write_submission,
+)
 from bengaliai.model.classifier import AUX_HEAD
 
 log = logging.getLogger(__name__)
@@ -199,6 +205,7 @@ def predict(
     checkpoints = fold_checkpoints(experiment_dir, folds)
     out = Path(out) if out is not None else Path("submissions") / f"{experiment_dir.name}.csv"
     ensure_writable(out)  # an unwritable --out fails now, not after the inference
+    check_replaceable(out)
     models, device = load_models(checkpoints, config)
     train_dir = Path(training_input(checkpoints[0]))
     input_dir = Path(input_dir) if input_dir is not None else train_dir

@@ -21,6 +21,7 @@ from bengaliai.core.fileio import atomic_path, write_csv
 log = logging.getLogger(__name__)
 
 SUBMISSION_COLUMNS: tuple[str, ...] = ("row_id", "target")
+SUBMISSION_HEADER = ",".join(SUBMISSION_COLUMNS)
 
 
 def build_submission(
@@ -93,6 +94,36 @@ def write_submission(submission: pd.DataFrame, test_rows: pd.DataFrame, path: Pa
     write_csv(submission, path)
     log.info("wrote %s: %d rows", path, len(submission))
     return Path(path)
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse, before any work, an output that would replace a file ``predict`` did not write.
+
+    A submission is rewritten run after run, but a mistyped ``--out`` (``input/train.csv``) must not
+    cost a dataset: an existing ``path`` must be a submission (header ``row_id,target``) and an
+    existing ``.npz`` beside it the probabilities of one.
+    """
+    path = Path(path)
+    if path.is_file():
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            header = handle.readline().strip()
+        if header != SUBMISSION_HEADER:
+            raise BengaliaiError(
+                f"--out {path} exists and is no submission (its first line is {header[:60]!r}, not "
+                f"{SUBMISSION_HEADER!r}): predict replaces only an earlier submission; choose another --out"
+            )
+    npz = path.with_suffix(".npz")
+    if npz.is_file():
+        try:
+            with np.load(npz, allow_pickle=False) as saved:
+                keys = set(saved.files)
+        except Exception:  # unreadable: certainly not ours to replace
+            keys = set()
+        if not {"image_id", "prior_alpha", *COMPONENTS} <= keys:
+            raise BengaliaiError(
+                f"{npz} exists and holds no predicted probabilities: predict writes them beside --out {path.name} "
+                "and replaces only its own; choose another --out"
+            )
 
 
 def write_probabilities(
