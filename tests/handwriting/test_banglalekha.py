@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from fake_sources import ROOT_ROWS, banglalekha_character, make_banglalekha
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import BANGLALEKHA_ROOTS, HEIGHT, LABEL_STRINGS, TRAIN_COLUMNS, WIDTH
@@ -32,6 +31,8 @@ from bengaliai.handwriting.banglalekha import (
     read_character,
 )
 from bengaliai.handwriting.placement import PlacementConfig, place_character
+
+from fake_sources import ROOT_ROWS, banglalekha_character, make_banglalekha
 
 
 @pytest.fixture(scope="module")

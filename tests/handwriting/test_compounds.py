@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from fake_sources import make_compounds
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import COMPOUND_FOLDERS, COMPOUND_GRAPHEMES, HEIGHT, LABEL_STRINGS, N_CLASSES, WIDTH
@@ -22,6 +21,8 @@ from bengaliai.data.parquet_images import read_images
 from bengaliai.handwriting.compounds import COMPOUNDS
 from bengaliai.handwriting.folder_import import import_folders
 from bengaliai.handwriting.placement import stroke_thickness
+
+from fake_sources import make_compounds
 
 BARE = min(f for f, (_, v, c) in COMPOUND_GRAPHEMES.items() if v == 0 and c == 0)
 RA_PHALA = min(f for f, (_, _, c) in COMPOUND_GRAPHEMES.items() if c == 5)

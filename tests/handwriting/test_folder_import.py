@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from fake_sources import make_banglalekha, make_compounds
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import COMPOUND_GRAPHEMES
@@ -20,6 +19,8 @@ from bengaliai.handwriting import folder_import
 from bengaliai.handwriting.banglalekha import BANGLALEKHA
 from bengaliai.handwriting.compounds import COMPOUNDS
 from bengaliai.handwriting.folder_import import import_folders
+
+from fake_sources import make_banglalekha, make_compounds
 
 COMPOUND_FOLDERS = sorted(f for f, (_, v, c) in COMPOUND_GRAPHEMES.items() if v == 0 and c == 0)[:3]
 

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from fake_sources import make_banglalekha, make_compounds
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import COMPOUND_GRAPHEMES
@@ -16,6 +15,8 @@ from bengaliai.handwriting.banglalekha import import_banglalekha
 from bengaliai.handwriting.compounds import COMPOUNDS
 from bengaliai.handwriting.folder_import import import_folders
 from bengaliai.handwriting.import_output import staged_folder
+
+from fake_sources import make_banglalekha, make_compounds
 
 BARE = min(f for f, (_, v, c) in COMPOUND_GRAPHEMES.items() if v == 0 and c == 0)
 

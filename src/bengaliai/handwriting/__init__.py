@@ -4,7 +4,10 @@ Modules: ``folder_import`` (the engine for any class-per-folder dataset), ``clas
 dataset's layout, its images listed, one image read to its ink), ``import_output`` (the output folder:
 guarded, written all or nothing), ``placement`` (a character drawn into a competition-like frame),
 ``banglalekha`` and ``compounds`` (one spec each). A new source is a new spec module beside them.
-Like synth, its output reaches training only as a folder on disk.
+The Bangla Handwriting Character Corpus is scanned table pages, not folders: ``bhcc_corpus`` reads
+them (``bhcc_pages``/``bhcc_grid``: the table and its cells; ``bhcc_labels``: the row list and its
+labels; ``bhcc_verify``/``bhcc_codes``: each row's label checked against fonts and printed code
+points); its import command is still to come (issue 21). Like synth, its output reaches training only as a folder on disk.
 """
 
 from bengaliai.core.lazy import lazy_exports
@@ -13,6 +16,7 @@ _EXPORTS = {
     "import_folders": "folder_import",
     "import_banglalekha": "banglalekha",
     "PlacementConfig": "placement",
+    "read_corpus": "bhcc_corpus",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
