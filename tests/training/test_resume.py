@@ -225,3 +225,14 @@ def test_resume_with_device_augmentation_ends_with_the_same_weights(
     # What training saves is tensors and plain values: torch reads it without any allow-listed global.
     for name in ("last.pt", "best.pt"):
         assert torch.load(last.parent / name, weights_only=True)["scaler"]["scale"] > 0
+
+
+def test_a_resume_with_more_epochs_records_them_in_config_yaml(tiny_run: Path, tmp_path: Path) -> None:
+    """config.yaml describes what the run trains with, as last.pt does; run.json (its origin) is kept."""
+    experiment = _copy_run(tiny_run, tmp_path, "fold1", "fold2")
+    origin = (experiment / "fold0" / "run.json").read_bytes()
+    train(_tiny_config(tiny_run, tmp_path, "epochs=4"), folds="0", resume=True)
+    saved = yaml.safe_load((experiment / "fold0" / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["epochs"] == 4 == load_checkpoint(experiment / "fold0" / "last.pt")["config"]["epochs"]
+    assert saved["fold"] == 0 and "resolved" in saved and "preprocess" in saved
+    assert (experiment / "fold0" / "run.json").read_bytes() == origin

@@ -82,10 +82,15 @@ def environment() -> dict[str, Any]:
 def write_run_description(run_dir: Path, config: dict[str, Any]) -> None:
     """Save ``config.yaml`` (the resolved configuration) and ``run.json`` (environment and the
     fingerprints of the run's train.csv and folds file, see check_run_inputs) in the run folder."""
+    write_config(run_dir, config)
+    write_json(environment() | {INPUTS: input_fingerprints(config)}, run_dir / RUN_JSON)
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """Save ``config.yaml`` alone: a resume with changed settings records what the run now trains with."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / CONFIG_YAML) as tmp:
         tmp.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    write_json(environment() | {INPUTS: input_fingerprints(config)}, run_dir / RUN_JSON)
 
 
 def is_fold_dir_name(name: str) -> bool:

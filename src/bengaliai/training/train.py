@@ -28,7 +28,7 @@ from bengaliai.compute.threads import ThreadPlan, apply_threads, plan_threads
 from bengaliai.core.config import to_dict
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.folds import FOLDS_CSV, n_folds, read_folds
-from bengaliai.data.runinfo import write_run_description
+from bengaliai.data.runinfo import write_config, write_run_description
 from bengaliai.model.checkpoint import load_checkpoint, seed_everything
 from bengaliai.model.classifier import ModelConfig, build_model
 from bengaliai.training.augment import AugmentConfig, build_transform
@@ -187,6 +187,8 @@ def train_fold(
         changed = changed_settings(to_dict(config), state["config"])
         if changed:
             log.warning("fold %d: resuming with settings that differ from the run's: %s", fold, ", ".join(changed))
+            if dist.is_main:  # config.yaml describes what the run trains with from now on, as last.pt will
+                write_config(run_dir, to_dict(config) | {"fold": fold, "preprocess": inputs.preprocess, "resolved": resolved})
         start_epoch, best_score, history, train_seconds = restore(state, model, optimizer, scheduler, ema, scaler)
         log.info("fold %d: resumed after epoch %d (best score %.4f)", fold, state["epoch"], best_score)
     elif dist.is_main:
