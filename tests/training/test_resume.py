@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ import yaml
 from bengaliai.core.config import load_config
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.model.checkpoint import load_checkpoint
-from bengaliai.training import engine
 from bengaliai.training.run_folder import RUN_FILES
 from bengaliai.training.train import TrainConfig, train
 
@@ -190,7 +190,7 @@ def test_cli_refuses_a_resume_it_cannot_continue_in_one_line(
 
 
 def test_resume_with_device_augmentation_ends_with_the_same_weights(
-    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_run: Path, tmp_path: Path, crash_at_batch: Callable[[int], Callable[[], None]]
 ) -> None:
     """augment.where=device on the CPU: its per-batch generators, the EMA and fp16's GradScaler resume exactly."""
     extra = ("augment.where=device", "augment.distort_p=0.5", "augment.dropout_p=0.5", "augment.cutmix_p=0.5",
@@ -198,23 +198,14 @@ def test_resume_with_device_augmentation_ends_with_the_same_weights(
     train(_tiny_config(tiny_run, tmp_path / "a", *extra), folds="0")
     reference = load_checkpoint(tmp_path / "a" / "runs" / "tiny" / "fold0" / "last.pt")
 
-    calls = {"n": 0}
-    real = engine.to_model_input
-
-    def crash_in_epoch_two(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls["n"] += 1
-        # 10 training and 3 validation batches per epoch: call 30 is batch 3 of epoch 2.
-        if calls["n"] == 30:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     config = _tiny_config(tiny_run, tmp_path / "b", *extra)
-    monkeypatch.setattr(engine, "to_model_input", crash_in_epoch_two)
+    # 10 training and 3 validation batches per epoch: call 30 is batch 3 of epoch 2.
+    disarm = crash_at_batch(30)
     with pytest.raises(KeyboardInterrupt):
         train(config, folds="0")
     last = tmp_path / "b" / "runs" / "tiny" / "fold0" / "last.pt"
     assert load_checkpoint(last)["epoch"] == 1
-    monkeypatch.setattr(engine, "to_model_input", real)
+    disarm()
     train(config, folds="0", resume=True)
     resumed = load_checkpoint(last)
     for key in ("model", "ema"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,8 @@ def test_smoke_training_learns_and_leaves_a_complete_run_folder(prepared: Path, 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_resume_after_a_crash_mid_epoch_ends_with_the_same_weights(
-    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str,
+    crash_at_batch: Callable[[int], Callable[[], None]],
 ) -> None:
     """fp16 runs through a GradScaler (on CPU tensors here): its state is saved and restored too."""
     from bengaliai.training import train as train_module
@@ -91,18 +93,9 @@ def test_resume_after_a_crash_mid_epoch_ends_with_the_same_weights(
     train(_config(prepared, tmp_path / "a", *extra), folds="1")
     reference = _weights(tmp_path / "a" / "smoke" / "fold1" / "last.pt")
 
-    calls = {"n": 0}
-    real = engine.to_model_input
-
-    def crash_in_epoch_two(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls["n"] += 1
-        # 5 training and 2 validation batches per epoch: call 17 is batch 2 of epoch 2.
-        if calls["n"] == 17:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     config = _config(prepared, tmp_path / "b", *extra)
-    monkeypatch.setattr(engine, "to_model_input", crash_in_epoch_two)
+    # 5 training and 2 validation batches per epoch: call 17 is batch 2 of epoch 2.
+    disarm = crash_at_batch(17)
     with pytest.raises(KeyboardInterrupt):
         train(config, folds="1")
     crashed = load_checkpoint(tmp_path / "b" / "smoke" / "fold1" / "last.pt")
@@ -112,7 +105,7 @@ def test_resume_after_a_crash_mid_epoch_ends_with_the_same_weights(
         assert crashed["scaler"]["scale"] > 0  # the GradScaler's state travels with the run
     else:
         assert crashed["scaler"] is None
-    monkeypatch.setattr(engine, "to_model_input", real)
+    disarm()
     # On a GPU the saved random states must not be mapped to it (set_rng_state takes CPU bytes only).
     locations: list[object] = []
     real_load = train_module.load_checkpoint
