@@ -187,9 +187,11 @@ def train_fold(
         changed = changed_settings(to_dict(config), state["config"])
         if changed:
             log.warning("fold %d: resuming with settings that differ from the run's: %s", fold, ", ".join(changed))
-            if dist.is_main:  # config.yaml describes what the run trains with from now on, as last.pt will
-                write_config(run_dir, to_dict(config) | {"fold": fold, "preprocess": inputs.preprocess, "resolved": resolved})
         start_epoch, best_score, history, train_seconds = restore(state, model, optimizer, scheduler, ema, scaler)
+        if changed and start_epoch < config.epochs and dist.is_main:
+            # config.yaml describes what the run trains with from now on, as last.pt will; a finished fold
+            # that trains no further keeps its files byte for byte.
+            write_config(run_dir, to_dict(config) | {"fold": fold, "preprocess": inputs.preprocess, "resolved": resolved})
         log.info("fold %d: resumed after epoch %d (best score %.4f)", fold, state["epoch"], best_score)
     elif dist.is_main:
         write_run_description(run_dir, to_dict(config) | {"fold": fold, "preprocess": inputs.preprocess, "resolved": resolved})
