@@ -56,6 +56,12 @@ def _run_import(args: argparse.Namespace) -> None:
     )
 
 
+def _run_import_bhcc(args: argparse.Namespace) -> None:
+    from bengaliai.handwriting.bhcc import import_bhcc
+
+    import_bhcc(args.src, args.out, signs_out=args.signs_out, seed=args.seed, force=args.force)
+
+
 def _add_import_options(p: argparse.ArgumentParser, src_help: str) -> None:
     p.add_argument("--src", type=Path, required=True, help=src_help)
     p.add_argument(
@@ -127,6 +133,40 @@ def add_import(sub: Subcommands) -> None:
         help="keep only the folders of bare conjunct roots (no ra-phala forms): the folder `synth --roots-from` "
         "takes, beside BanglaLekha's letters",
     )
+    p = sources.add_parser(
+        "bhcc",
+        help="Bangla Handwriting Character Corpus: scanned table pages, 5 writers per row, about 2,800 graphemes",
+        description="Read the five-format page scans of the Bangla Handwriting Character Corpus (SRC holds "
+        "'Raw Dataset (Five Format)' and 'Bangla Characters.xlsx'; fetch it yourself, the project never ships it). "
+        "Each scanned row is placed in the row list and verified against its printed character and code points; "
+        "the five hand cells (writers 1-5) of each verified grapheme row are cut to their ink, scaled, placed, "
+        "blurred and shaded like `import banglalekha`. Writes to OUT: train.csv (ids BHCC_<list row>_<writer>), "
+        "train_image_data_<i>.parquet, sources.csv (page file, page row, list row, writer, text, how the row was "
+        "verified, whether the grapheme is among the training set's 1,295: group folds by writer) and import.json "
+        "(rows found, verified, refused, unmapped, sign rows, skipped blank cells, writers). Bare vowel-sign rows "
+        "are no graphemes: they go to SIGNS_OUT in the same format with only vowel_diacritic meaningful (root and "
+        "consonant 0, grapheme the sign itself), for synth's real signs, never as grapheme training data. "
+        "Refused, unplaced and unmapped rows are skipped and counted; then `bengaliai prepare --input OUT --splits "
+        "train`.",
+    )
+    p.add_argument("--src", type=Path, required=True, help="the corpus's root, holding 'Raw Dataset (Five Format)'")
+    p.add_argument(
+        "--out", type=Path, required=True,
+        help="output directory of the graphemes: new, empty, or an earlier import of the same settings, which is "
+        "replaced (written all at once when every file is complete)",
+    )
+    p.add_argument(
+        "--signs-out", type=Path, default=None, metavar="DIR",
+        help="output directory of the bare vowel-sign rows (no graphemes: only vowel_diacritic is meaningful; "
+        "default: <OUT>_signs beside OUT)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
+    p.add_argument(
+        "--force", action="store_true",
+        help="replace earlier imports in OUT and SIGNS_OUT made with another dataset, source, seed or placement "
+        "(their cache/ too); files that no import wrote are never replaced",
+    )
+    p.set_defaults(handler=_run_import_bhcc)
 
 
 def _run_prepare(args: argparse.Namespace) -> None:

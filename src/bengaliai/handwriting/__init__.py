@@ -7,7 +7,8 @@ guarded, written all or nothing), ``placement`` (a character drawn into a compet
 The Bangla Handwriting Character Corpus is scanned table pages, not folders: ``bhcc_corpus`` reads
 them (``bhcc_pages``/``bhcc_grid``: the table and its cells; ``bhcc_labels``: the row list and its
 labels; ``bhcc_verify``/``bhcc_codes``: each row's label checked against fonts and printed code
-points); its import command is still to come (issue 21). Like synth, its output reaches training only as a folder on disk.
+points) and ``bhcc`` writes its verified rows as training files (``bengaliai import bhcc``; its bare
+vowel signs to a folder of their own). Like synth, its output reaches training only as a folder on disk.
 """
 
 from bengaliai.core.lazy import lazy_exports
@@ -17,6 +18,7 @@ _EXPORTS = {
     "import_banglalekha": "banglalekha",
     "PlacementConfig": "placement",
     "read_corpus": "bhcc_corpus",
+    "import_bhcc": "bhcc",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

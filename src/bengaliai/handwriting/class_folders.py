@@ -78,6 +78,12 @@ def read_character(path: Path, config: PlacementConfig = PlacementConfig()) -> n
     image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if image is None:
         raise DataError(path, "not a readable image (corrupt, or not a PNG or JPEG)")
+    return character_ink(image, config, path)
+
+
+def character_ink(image: np.ndarray, config: PlacementConfig = PlacementConfig(), where: Path | str = "") -> np.ndarray:
+    """The ink of a grey image as ``read_character`` finds it (a scan's cell as much as a file);
+    DataError naming ``where`` when there is none."""
     if config.upsample > 1:
         image = cv2.resize(image, None, fx=config.upsample, fy=config.upsample, interpolation=cv2.INTER_CUBIC)
     light = image > 127
@@ -89,7 +95,7 @@ def read_character(path: Path, config: PlacementConfig = PlacementConfig()) -> n
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     if not areas.size:
-        raise DataError(path, "no ink in the image")
+        raise DataError(where, "no ink in the image")
     kept = np.flatnonzero(areas >= config.speck_fraction * areas.sum()) + 1
     if len(kept) < n - 1:
         ink = np.isin(labels, kept)
