@@ -18,17 +18,17 @@ from bengaliai.core.errors import BengaliaiError
 log = logging.getLogger(__name__)
 
 
-def _not_a_folder(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` when it is a file (so no folder can go below it)."""
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else parent
+def blocking_file(path: Path) -> Path | None:
+    """``path`` itself, or its nearest existing ancestor, when that is a file: then no folder can be made there."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
     return None
 
 
 def _make_parent(path: Path) -> None:
     """Create the folder of ``path``, or raise one BengaliaiError saying why it cannot be."""
-    blocker = _not_a_folder(path)
+    blocker = blocking_file(path.parent)
     if blocker is not None:
         raise BengaliaiError(f"cannot write {path}: {blocker} is a file, not a folder")
     try:
@@ -45,9 +45,9 @@ def check_folder(path: Path) -> None:
     Creates nothing, so a command can check its ``--out`` folder before its other checks.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    blocker = blocking_file(path)
+    if blocker == path:
         raise BengaliaiError(f"cannot write to {path}: it is a file, not a folder")
-    blocker = _not_a_folder(path)
     if blocker is not None:
         raise BengaliaiError(f"cannot write to {path}: {blocker} is a file, not a folder")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from bengaliai.core.competition import TRAIN_CSV
 from bengaliai.core.errors import BengaliaiError
+from bengaliai.core.fileio import blocking_file
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ IDENTITY = {
 def as_json(value: Any) -> Any:
     """``value`` as it reads back from import.json (tuples become lists), so that the two compare."""
     return json.loads(json.dumps(value))
-
-
-def _blocking_file(out: Path) -> Path | None:
-    """``out`` itself, or the nearest existing ancestor, when it is a file: then OUT cannot be a folder."""
-    for path in (out, *out.parents):
-        if path.exists():
-            return None if path.is_dir() else path
-    return None
 
 
 def _earlier_import(out: Path) -> dict[str, Any] | None:
@@ -75,7 +68,7 @@ def check_out(out: Path, identity: Mapping[str, Any], force: bool = False) -> No
     IDENTITY fields of its manifest) may write OUT: missing, empty, or holding an earlier import
     of the same identity, or of another one when ``force``."""
     out = Path(out)
-    blocker = _blocking_file(out)
+    blocker = blocking_file(out)
     if blocker == out:
         raise BengaliaiError(f"--out {out} is a file; expected a folder (new, empty, or an earlier import's)")
     if blocker is not None:
