@@ -73,6 +73,13 @@ def prepare_command(input_dir: Path, settings: dict[str, Any], split: str, cache
             f"--size {settings.get('size')}{where}")
 
 
+def source_stamp(path: Path) -> dict[str, int]:
+    """What ``meta.json`` records of a source file (size and mtime): prepare skips a file whose stamp is
+    unchanged, and training refuses a cache whose sources' stamps changed since."""
+    stat = Path(path).stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def check_cache_current(input_dir: Path, tag: str, split: str, cache_root: Path | None = None) -> None:
     """Refuse the cache ``tag`` of ``split`` unless it was prepared from the parquet files now in DIR.
 
@@ -97,16 +104,16 @@ def check_cache_current(input_dir: Path, tag: str, split: str, cache_root: Path 
             log.warning("%s is gone: its cached images in %s are used as prepared, unchecked", parquet, folder)
             continue
         record = records.get(name)
-        if not isinstance(record, dict) or not {"size", "mtime_ns"} <= record.keys():
+        now = source_stamp(parquet)
+        if not isinstance(record, dict) or not now.keys() <= record.keys():
             raise DataError(parquet, f"the {tag} cache {folder} does not record what it was prepared from (an "
                                      f"interrupted prepare, or made elsewhere); {fix}")
-        stat = parquet.stat()
-        if (stat.st_size, stat.st_mtime_ns) != (record["size"], record["mtime_ns"]):
-            then, now = _times(record["mtime_ns"], stat.st_mtime_ns)
+        if {k: record[k] for k in now} != now:
+            then_time, now_time = _times(record["mtime_ns"], now["mtime_ns"])
             raise DataError(
                 parquet,
                 f"changed since the {tag} cache {folder} was prepared from it (then {record['size']} bytes, modified "
-                f"{then}; now {stat.st_size} bytes, modified {now}): its cached images are stale; {fix}",
+                f"{then_time}; now {now['size']} bytes, modified {now_time}): its cached images are stale; {fix}",
             )
 
 
@@ -161,8 +168,7 @@ def prepare(
     written: list[Path] = []
     for path in tqdm(files, desc=f"prepare {config.tag}", unit="file", disable=None):
         npy, csv = out_dir / f"{path.stem}.npy", out_dir / f"{path.stem}.csv"
-        stat = path.stat()
-        source = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        source = source_stamp(path)
         recorded = meta["files"].get(path.name, {})
         if {k: recorded.get(k) for k in source} == source and npy.exists() and csv.exists():
             log.info("%s: up to date, skipped", path.name)
