@@ -2,9 +2,11 @@
 
 Usage: python benchmarks/letterform_sheet.py --roots-from IMPORTED_DIR [--roots-from DIR2 ...]
            --out /tmp/letterforms.png [--real DIR] [--n 48] [--seed 0] [--letterform-set KEY=VALUE ...]
+           [--signs-from GRAPHEMES_DIR]
 The tiles are the first ``n`` training images of ``bengaliai synth --roots-from IMPORTED_DIR --seed
 SEED`` that were drawn on a handwritten root and carry a sign (bare roots are the imported images
-themselves), each labelled in blue with its grapheme; then, under a bar, real handwriting from
+themselves), each labelled in blue with its grapheme (with --signs-from, a grapheme whose signs are a
+real writer's is marked R); then, under a bar, real handwriting from
 --real (137x236 PNGs, e.g. the dev set: to look at, never to train on). Write it outside the repo.
 """
 
@@ -17,29 +19,32 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from contact_sheet import grid, real_images  # benchmarks/ is on the path when run as a script
 from PIL import Image, ImageDraw, ImageFont
 
 from bengaliai.core.competition import WIDTH, seen_graphemes
 from bengaliai.core.config import load_config
 from bengaliai.core.fonts import font_path
-from bengaliai.synth.drawing import REAL_ROOT, draw_image
+from bengaliai.synth.drawing import REAL_ROOT, REAL_SIGNS, draw_image
 from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
 from bengaliai.synth.sampling import TRAIN_CODE, sample_train
+from bengaliai.synth.signbank import SignBank
+
+from contact_sheet import grid, real_images  # benchmarks/ is on the path when run as a script
 
 log = logging.getLogger(__name__)
 _COLUMNS = 6
 
 
 def letterform_images(
-    bank: RootBank, n: int, seed: int, config: LetterformConfig, only: Sequence[str] = ()
+    bank: RootBank, n: int, seed: int, config: LetterformConfig, only: Sequence[str] = (),
+    signs: SignBank | None = None,
 ) -> list[tuple[np.ndarray, str]]:
     """The first ``n`` synth training images drawn on a real root with at least one sign, with their
     text; with ``only``, each of those graphemes in turn instead of synth's plan."""
     render_config = RenderConfig()
-    renderer, drawer = Renderer(render_config), LetterformDrawer(bank, render_config, config)
+    renderer, drawer = Renderer(render_config), LetterformDrawer(bank, render_config, config, real_signs=signs)
     plan = sample_train(max(50 * n, 2000), seed)
     if only:
         known = {g.text: g for g in seen_graphemes()}
@@ -52,8 +57,8 @@ def letterform_images(
         if grapheme.vowel_diacritic == 0 and grapheme.consonant_diacritic == 0:
             continue
         image, kind = draw_image(renderer, drawer, grapheme, seed, TRAIN_CODE, index)
-        if kind == REAL_ROOT or only:
-            found.append((image, grapheme.text))
+        if kind in (REAL_ROOT, REAL_SIGNS) or only:
+            found.append((image, grapheme.text + " R" * (kind == REAL_SIGNS)))
             if len(found) == n:
                 break
     return found
@@ -84,11 +89,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--graphemes", default="", help="comma-separated graphemes to draw (default: synth's plan)")
     parser.add_argument("--letterform-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--signs-from", type=Path, action="append", metavar="GRAPHEMES_DIR",
+                        help="draw real writers' signs cut from these whole graphemes (synth --signs-from)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(LetterformConfig, None, args.letterform_set)
     only = [text for text in args.graphemes.split(",") if text]
-    drawn = letterform_images(RootBank(args.roots_from), args.n, args.seed, config, only)
+    signs = None if args.signs_from is None else SignBank(args.signs_from, RenderConfig(), config.glyph_size,
+                                                          config.min_coverage)
+    drawn = letterform_images(RootBank(args.roots_from), args.n, args.seed, config, only, signs)
     sheet = labelled(grid([image for image, _ in drawn], _COLUMNS), [text for _, text in drawn], _COLUMNS)
     if args.real is not None:
         real = cv2.cvtColor(grid(real_images(args.real, args.n_real), _COLUMNS), cv2.COLOR_GRAY2BGR)

@@ -59,7 +59,10 @@ def _run_import(args: argparse.Namespace) -> None:
 def _run_import_bhcc(args: argparse.Namespace) -> None:
     from bengaliai.handwriting.bhcc import import_bhcc
 
-    import_bhcc(args.src, args.out, signs_out=args.signs_out, seed=args.seed, force=args.force)
+    import_bhcc(
+        args.src, args.out, signs_out=args.signs_out, seed=args.seed, force=args.force,
+        dev_writers=args.dev_writers, dev_out=args.dev_out,
+    )
 
 
 def _add_import_options(p: argparse.ArgumentParser, src_help: str) -> None:
@@ -147,7 +150,9 @@ def add_import(sub: Subcommands) -> None:
         "are no graphemes: they go to SIGNS_OUT in the same format with only vowel_diacritic meaningful (root and "
         "consonant 0, grapheme the sign itself), for synth's real signs, never as grapheme training data. "
         "Refused, unplaced and unmapped rows are skipped and counted; then `bengaliai prepare --input OUT --splits "
-        "train`.",
+        "train`. With --dev-writers whole writers are held out of OUT and SIGNS_OUT: their graphemes go to DEV_OUT "
+        "as a real-handwriting dev folder (137x236 PNGs and labels.csv, as benchmarks/eval_real_handwriting.py "
+        "--real reads it), their signs nowhere.",
     )
     p.add_argument("--src", type=Path, required=True, help="the corpus's root, holding 'Raw Dataset (Five Format)'")
     p.add_argument(
@@ -160,11 +165,23 @@ def add_import(sub: Subcommands) -> None:
         help="output directory of the bare vowel-sign rows (no graphemes: only vowel_diacritic is meaningful; "
         "default: <OUT>_signs beside OUT)",
     )
+    p.add_argument(
+        "--dev-writers", type=int, nargs="+", default=[], metavar="N",
+        help="hold these writers out as a second real dev split (never trained on); e.g. --dev-writers 4 5. "
+        "Writers are 1-5, at most four held out; their grapheme images go to DEV_OUT, not OUT, and their signs "
+        "nowhere (default: none, all five writers in OUT)",
+    )
+    p.add_argument(
+        "--dev-out", type=Path, default=None, metavar="DIR",
+        help="output directory of the held-out writers: <image_id>.png (137x236, dark ink on light paper), "
+        "labels.csv, sources.csv and import.json, for benchmarks/eval_real_handwriting.py --real (default: "
+        "<OUT>_dev beside OUT)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of sizes, positions and shading (default: 0)")
     p.add_argument(
         "--force", action="store_true",
-        help="replace earlier imports in OUT and SIGNS_OUT made with another dataset, source, seed or placement "
-        "(their cache/ too); files that no import wrote are never replaced",
+        help="replace earlier imports in OUT, SIGNS_OUT and DEV_OUT made with another dataset, source, seed, "
+        "placement or held-out writers (their cache/ too); files that no import wrote are never replaced",
     )
     p.set_defaults(handler=_run_import_bhcc)
 

@@ -40,7 +40,7 @@ def _run_synth(args: argparse.Namespace) -> None:
         )
     synthesize(
         args.out, n_train=args.train, n_test=args.test, seed=args.seed, workers=args.workers, config=config,
-        roots_from=args.roots_from, letterforms=letterforms, id_prefix=args.id_prefix, graphemes=args.graphemes,
+        roots_from=args.roots_from, letterforms=letterforms, signs_from=args.signs_from, id_prefix=args.id_prefix, graphemes=args.graphemes,
         skip=held_out_triples(args.skip_held_out) if args.skip_held_out is not None else frozenset(), force=args.force,
     )
 
@@ -83,6 +83,13 @@ def add_synth(sub: Subcommands) -> None:
         "whose root has no samples stay font-rendered. Repeat to pool several imported folders, e.g. "
         "BanglaLekha's letters and a compound-character import (their image ids must differ). Prepares "
         "IMPORTED_DIR/cache/raw first if needed",
+    )
+    p.add_argument(
+        "--signs-from", type=Path, action="append", metavar="GRAPHEMES_DIR",
+        help="with --roots-from: draw each grapheme's vowel sign and diacritics as a real writer drew them, cut "
+        "from this folder's handwritten whole graphemes (e.g. from `bengaliai import bhcc`: its training writers "
+        "only) wherever it holds that sign, instead of a font's redrawn by pen; signs it lacks stay a font's. "
+        "Repeatable. --letterform-set real_signs_p=P mixes in font signs where real ones exist",
     )
     p.add_argument(
         "--letterform-p", type=float, default=None, metavar="P",

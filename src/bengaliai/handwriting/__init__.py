@@ -8,7 +8,8 @@ The Bangla Handwriting Character Corpus is scanned table pages, not folders: ``b
 them (``bhcc_pages``/``bhcc_grid``: the table and its cells; ``bhcc_labels``: the row list and its
 labels; ``bhcc_verify``/``bhcc_codes``: each row's label checked against fonts and printed code
 points) and ``bhcc`` writes its verified rows as training files (``bengaliai import bhcc``; its bare
-vowel signs to a folder of their own). Like synth, its output reaches training only as a folder on disk.
+vowel signs to a folder of their own; ``bhcc_dev``: whole writers held out as a real dev split,
+``--dev-writers``). Like synth, its output reaches training only as a folder on disk.
 """
 
 from bengaliai.core.lazy import lazy_exports

@@ -1,7 +1,7 @@
 """``bengaliai import bhcc``: the Bangla Handwriting Character Corpus's verified rows as competition training files.
 
 ``bhcc_corpus.read_corpus`` reads the scanned table pages, places each row in the row list and
-verifies it; this module turns the result into two competition-format folders. Each verified
+verifies it; this module turns the result into competition-format folders. Each verified
 grapheme row's five hand cells (writers 1-5) are binarised like the other imports' images
 (``class_folders.character_ink``: threshold, specks dropped, cropped to the ink) and drawn into the
 137x236 frame by ``placement.place_character``, each with its own generator seeded by (seed, list
@@ -12,14 +12,17 @@ found, verified, refused, unplaced, unmapped; sign rows; skipped cells; writers)
 rows are no graphemes: they go to SIGNS_OUT in the same format with only the vowel_diacritic label
 meaningful (root and consonant 0, the grapheme text the sign itself), for synth's real signs later.
 Unmapped, refused and unplaced rows, and signs the competition has no class for, are skipped and
-counted; an empty cell (a writer who left it blank) is skipped and counted. Both folders are written
-all or nothing by ``import_output``; a failure writing the second can leave the first written.
+counted; an empty cell (a writer who left it blank) is skipped and counted. With ``--dev-writers``
+those writers are held out: their grapheme cells go to DEV_OUT as a real-handwriting dev folder
+(``bhcc_dev``), their sign cells nowhere, and OUT's import.json records them. Each folder is written
+all or nothing by ``import_output``; a failure writing a later one can leave the earlier ones written.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,13 @@ from bengaliai.core.errors import BengaliaiError, DataError
 from bengaliai.core.fileio import write_csv, write_json
 from bengaliai.data.parquet_images import write_image_parquet
 from bengaliai.handwriting.bhcc_corpus import REFUSED, UNPLACED, VERIFIED, Corpus, CorpusRow, read_corpus
+from bengaliai.handwriting.bhcc_dev import (
+    check_dev_out,
+    check_dev_writers_unchanged,
+    default_dev_out,
+    held_out_writers,
+    write_dev_folder,
+)
 from bengaliai.handwriting.bhcc_labels import GRAPHEME, SIGN, UNMAPPED
 from bengaliai.handwriting.class_folders import character_ink
 from bengaliai.handwriting.folder_import import MAX_ROWS_PER_FILE, file_sizes, image_rng
@@ -43,6 +53,7 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "BHCC"
 DATASET = "Bangla Handwriting Character Corpus (five-format scans)"
 SIGNS_DATASET = f"{DATASET}: bare vowel signs"
+DEV_DATASET = f"{DATASET}: held-out writers (dev)"
 SIGNS_NOTE = (
     "bare vowel signs written alone, no graphemes: only vowel_diacritic is meaningful (grapheme_root and "
     "consonant_diacritic are 0, grapheme is the sign itself); not for training as graphemes"
@@ -198,43 +209,67 @@ def import_bhcc(
     config: PlacementConfig = PLACEMENT,
     force: bool = False,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    dev_writers: Sequence[int] = (),
+    dev_out: Path | None = None,
 ) -> dict[str, Any]:
     """Write the corpus at SRC as grapheme training files to OUT and its vowel-sign rows to SIGNS_OUT.
 
-    Both folders must be new, empty or an earlier import (``import_output.check_out``; ``force``
-    replaces one made otherwise). Returns OUT's manifest (its ``signs`` field: SIGNS_OUT's)."""
+    The ``dev_writers`` (1-5) are held out: their grapheme cells go to DEV_OUT as a real-handwriting
+    dev folder (``bhcc_dev``), their sign cells nowhere. Every folder must be new, empty or an earlier
+    import (``import_output.check_out``; ``force`` replaces one made otherwise). Returns OUT's manifest
+    (its ``signs`` field: SIGNS_OUT's; ``dev``: DEV_OUT's, when writers are held out)."""
     src, out = Path(src), Path(out)
     signs_out = Path(signs_out) if signs_out is not None else default_signs_out(out)
     if signs_out.resolve() == out.resolve():
         raise BengaliaiError(f"--signs-out {signs_out} is --out itself; the signs need a folder of their own")
+    held = held_out_writers(dev_writers, WRITERS)
+    if dev_out is not None and not held:
+        raise BengaliaiError(f"--dev-out {dev_out} without --dev-writers: name the writers to hold out")
+    folders = [out, signs_out]
+    if held:
+        folders.append(Path(dev_out) if dev_out is not None else default_dev_out(out))
+        check_dev_out(folders[2], out, signs_out)
     source = str(src.resolve())
     settings = as_json(asdict(config))
     identities = [
         {"dataset": name, "source": source, "seed": seed, "limit_per_class": None, "settings": settings}
-        for name in (DATASET, SIGNS_DATASET)
+        for name in (DATASET, SIGNS_DATASET, DEV_DATASET)[: len(folders)]
     ]
-    for folder, identity in zip((out, signs_out), identities):
+    for folder, identity in zip(folders, identities):
         check_out(folder, identity, force)
+    check_dev_writers_unchanged(out, held, force)
     corpus = read_corpus(src, progress=True)
     if not corpus.rows:
         failed = corpus.failed
         raise DataError(src, f"no readable page: all {len(failed)} page scans failed (first: {failed[0]})")
     counts = row_counts(corpus)
     graphemes, signs, skipped = kept_cells(corpus)
-    placed = [place_cells(cells, seed, config) for cells in (graphemes, signs)]
+    dev = place_cells([c for c in graphemes if c.writer in held], seed, config)
+    placed = [place_cells([c for c in cells if c.writer not in held], seed, config) for cells in (graphemes, signs)]
     common = {**counts, **{f"skipped_{k}": n for k, n in skipped.items()}, "failed_pages": corpus.failed}
+    # what each training folder says of the split (nothing without one, so that its bytes are as before)
+    splits = [{"dev_writers": list(held), "dev_images": len(dev[0])}, {"dev_writers": list(held)}] if held else [{}, {}]
     manifests = []
-    for folder, identity, (cells, images, blank), note in zip(
-        (out, signs_out), identities, placed, ("graphemes, one per verified grapheme row and writer", SIGNS_NOTE)
+    for folder, identity, (cells, images, blank), note, split in zip(
+        folders[:2], identities[:2], placed, ("graphemes, one per verified grapheme row and writer", SIGNS_NOTE), splits
     ):
-        head = {**identity, "content": note, **common, "skipped_cells": len(blank), "blank_cells": blank}
+        head = {**identity, "content": note, **common, **split, "skipped_cells": len(blank), "blank_cells": blank}
         with staged_folder(folder) as stage:
             manifests.append(write_import(stage, cells, images, head, max_rows_per_file))
         log.info("wrote %d images to %s (%d blank cells skipped)", len(cells), folder, len(blank))
     manifest, signs_manifest = manifests
+    result = {**manifest, "signs": {"out": str(signs_out), "images": signs_manifest["images"]}}
+    if held:
+        cells, images, blank = dev
+        head = {**identities[2], **common, "skipped_cells": len(blank), "blank_cells": blank,
+                "unseen_graphemes": sum(c.seen is False for c in cells)}
+        with staged_folder(folders[2]) as stage:
+            write_dev_folder(stage, held, *_tables(cells), images, head)
+        log.info("wrote %d images of held-out writers %s to %s", len(cells), list(held), folders[2])
+        result["dev"] = {"out": str(folders[2]), "writers": list(held), "images": len(cells)}
     log.info(
         "done: %d rows found, %d verified (%d graphemes, %d signs, %d unmapped), %d refused, %d unplaced",
         counts["rows_found"], counts["rows_verified"], counts["grapheme_rows"], counts["sign_rows"],
         counts["unmapped_rows"], counts["rows_refused"], counts["rows_unplaced"],
     )
-    return {**manifest, "signs": {"out": str(signs_out), "images": signs_manifest["images"]}}
+    return result

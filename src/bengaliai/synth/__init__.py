@@ -6,7 +6,8 @@ each image's generator), ``drawing`` (the images in chunks, in worker processes)
 image: fonts, glyph cache, distortion), ``strokes`` (matra, centre lines and stroke width of ink
 masks), ``shaping`` (which font shapes a text cleanly), ``unseen`` (graphemes the training set lacks),
 ``fontsigns`` / ``realroot`` / ``letterforms`` / ``rootbank`` (a font's signs redrawn on handwritten
-roots). Its output reaches training only as a folder on disk: training, inference and kaggle never
+roots), ``realsigns`` / ``signbank`` (real writers' signs cut from handwritten whole graphemes, drawn
+instead of a font's: ``synth --signs-from``). Its output reaches training only as a folder on disk: training, inference and kaggle never
 import it.
 """
 

@@ -12,8 +12,11 @@ memory stays at about two image files' worth of pixels.
 With ``roots_from`` (one or several folders of handwritten bare roots, e.g. from ``bengaliai
 import banglalekha`` and a compound-character import, pooled by ``bengaliai.synth.rootbank.RootBank``), a
 grapheme whose root has samples in any of them is drawn on one with its signs redrawn by pen
-(``bengaliai.synth.letterforms``); the others are font-rendered exactly as without it. Such a set is
-meant as an extra training source, so ``id_prefix`` keeps its ids apart from a main set's.
+(``bengaliai.synth.letterforms``); the others are font-rendered exactly as without it. With
+``signs_from`` as well (folders of handwritten whole graphemes, e.g. from ``bengaliai import bhcc``),
+the signs come from real writers where it holds samples of them (``bengaliai.synth.signbank``),
+else from a font. Such a set is meant as an extra training source, so ``id_prefix`` keeps its ids
+apart from a main set's.
 """
 
 from __future__ import annotations
@@ -47,12 +50,21 @@ from bengaliai.core.errors import BengaliaiError
 from bengaliai.core.fileio import check_folder, make_folder, write_csv, write_json
 from bengaliai.data.labels import make_test_rows
 from bengaliai.data.parquet_images import write_image_parquet
-from bengaliai.synth.drawing import BY_CHANCE, NO_CLEAN_FONT, NO_SAMPLES, REAL_ROOT, Letterforms, drawn_chunks
+from bengaliai.synth.drawing import (
+    BY_CHANCE,
+    NO_CLEAN_FONT,
+    NO_SAMPLES,
+    REAL_ROOT,
+    REAL_SIGNS,
+    Letterforms,
+    drawn_chunks,
+)
 from bengaliai.synth.letterforms import LetterformConfig
 from bengaliai.synth.manifest import SYNTH_MANIFEST, TEST_LABELS_CSV, check_settings, refuse_foreign
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import Folders, RootBank
 from bengaliai.synth.sampling import GRAPHEME_MODES, file_sizes, sample_test, sample_train
+from bengaliai.synth.signbank import SignBank
 from bengaliai.synth.unseen import UnseenPool, shapeable_unseen
 
 log = logging.getLogger(__name__)
@@ -153,6 +165,7 @@ def synthesize(
     unseen_fraction: float = 0.15,
     roots_from: Folders | None = None,
     letterforms: LetterformConfig | None = None,
+    signs_from: Folders | None = None,
     id_prefix: str = DEFAULT_ID_PREFIX,
     graphemes: str = "seen",
     skip: frozenset[tuple[int, int, int]] = frozenset(),
@@ -165,7 +178,8 @@ def synthesize(
     that are not in the training set (see ``unseen_triples`` for which). ``roots_from`` draws
     graphemes on the handwritten roots of that folder, or of several folders pooled (settings
     ``letterforms``), see the module docstring; synth.json then counts how many images were drawn
-    on real roots and why the rest were not. Train ids are ``<id_prefix>_<i>`` (see ``image_id``).
+    on real roots and why the rest were not. ``signs_from`` draws their signs from real writers'
+    graphemes (see ``signbank``); synth.json then describes the sign bank and counts ``real_signs``. Train ids are ``<id_prefix>_<i>`` (see ``image_id``).
     ``graphemes`` says which graphemes the train split shows (``GRAPHEME_MODES``); synth.json records
     it, the unseen pool (candidates, how many each font failed) and the number of distinct graphemes
     drawn. Training graphemes whose triple is in ``skip`` (``folds.held_out_triples``) are not
@@ -187,9 +201,17 @@ def synthesize(
     config = config or RenderConfig()
     Renderer(config)  # needs raqm and opens every font: fails here, before anything is written
     sources = None
+    if signs_from is not None and roots_from is None:
+        raise BengaliaiError("--signs-from without --roots-from: real signs are drawn on handwritten roots; "
+                             "add --roots-from IMPORTED_DIR (e.g. from `bengaliai import banglalekha`)")
     if roots_from is not None:
         # Indexes the folders (and prepares their raw caches if needed) before anything is written.
-        sources = Letterforms(RootBank(roots_from, workers), letterforms or LetterformConfig())
+        letterforms = letterforms or LetterformConfig()
+        bank = RootBank(roots_from, workers)
+        signs = None if signs_from is None else SignBank(
+            signs_from, config, letterforms.glyph_size, letterforms.min_coverage, workers
+        )
+        sources = Letterforms(bank, letterforms, signs)
     unseen_share = GRAPHEME_MODES[graphemes]
     # The shaping check reads every font with fontTools: it too fails before anything is written.
     pool = shapeable_unseen(tuple(config.fonts)) if unseen_share > 0 else None
@@ -205,7 +227,12 @@ def synthesize(
         "graphemes": _grapheme_summary(graphemes, unseen_share, train, pool) | {"skipped_held_out": len(skip)},
     }
     if sources is not None:
-        manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": to_dict(sources.config)}
+        letterform_config = to_dict(sources.config)
+        if sources.signs is None:  # unused without real signs: a set made before they existed keeps its settings
+            letterform_config.pop("real_signs_p")
+        manifest["letterforms"] = {"roots_from": sources.bank.describe(), "config": letterform_config}
+        if sources.signs is not None:
+            manifest["letterforms"]["signs_from"] = sources.signs.describe()
     check_settings(out_dir, manifest, force)
     make_folder(out_dir)
     write_json(manifest | {"complete": False}, out_dir / SYNTH_MANIFEST)
@@ -215,8 +242,12 @@ def synthesize(
         _remove_stale_images(out_dir, split, len(file_sizes(len(plan))))
     kinds = _write_images(out_dir, plans, seed, workers, config, sources, id_prefix)
     if sources is not None:
-        manifest["letterforms"]["drawn"] = {k: kinds[k] for k in (REAL_ROOT, NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE)}
-        log.info("drawn on handwritten roots: %d of %d images (%s)", kinds[REAL_ROOT], sum(kinds.values()),
+        drawn = {REAL_ROOT: kinds[REAL_ROOT] + kinds[REAL_SIGNS]}
+        drawn |= {k: kinds[k] for k in (NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE)}
+        if sources.signs is not None:
+            drawn["real_signs"] = kinds[REAL_SIGNS]  # of the real_root ones
+        manifest["letterforms"]["drawn"] = drawn
+        log.info("drawn on handwritten roots: %d of %d images (%s)", drawn[REAL_ROOT], sum(kinds.values()),
                  ", ".join(f"{k} {v}" for k, v in manifest["letterforms"]["drawn"].items()))
     write_json(manifest | {"complete": True}, out_dir / SYNTH_MANIFEST)
     log.info("done: %s", ", ".join(f"{split}: {len(plan)} images" for split, plan in plans.items()))

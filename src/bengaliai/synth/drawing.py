@@ -23,9 +23,11 @@ from bengaliai.synth.letterforms import LetterformConfig, LetterformDrawer
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
 from bengaliai.synth.sampling import SPLIT_CODES, file_sizes, image_rng, letterform_rng
+from bengaliai.synth.signbank import SignBank
 
 # How each image was drawn, counted into synth.json when drawing on handwritten roots.
 REAL_ROOT, FONT = "real_root", "font"
+REAL_SIGNS = "real_root_real_signs"  # on a handwritten root, with a real writer's signs (synth --signs-from)
 NO_SAMPLES, NO_CLEAN_FONT, BY_CHANCE = "font_no_samples", "font_no_clean_font", "font_by_chance"
 _CHUNK = 64  # images per task: small enough to balance, large enough to amortise the pickling
 
@@ -42,9 +44,9 @@ def draw_image(
             rng = letterform_rng(seed, split_code, index)
             kind = BY_CHANCE
             if rng.random() < drawer.config.p:
-                image = drawer.draw(grapheme, text, rng)
-                if image is not None:
-                    return image, REAL_ROOT
+                drawn = drawer.draw(grapheme, text, rng)
+                if drawn is not None:
+                    return drawn[0], REAL_SIGNS if drawn[1] else REAL_ROOT
                 kind = NO_CLEAN_FONT
     return renderer.render(text, image_rng(seed, split_code, index)), kind
 
@@ -55,6 +57,7 @@ class Letterforms:
 
     bank: RootBank
     config: LetterformConfig
+    signs: SignBank | None = None  # real writers' signs to draw instead of a font's, where it has them
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ _worker_drawer: LetterformDrawer | None = None
 
 
 def _make_drawer(config: RenderConfig, letterforms: Letterforms | None) -> LetterformDrawer | None:
-    return None if letterforms is None else LetterformDrawer(letterforms.bank, config, letterforms.config)
+    if letterforms is None:
+        return None
+    return LetterformDrawer(letterforms.bank, config, letterforms.config, real_signs=letterforms.signs)
 
 
 def _init_worker(config: RenderConfig, letterforms: Letterforms | None) -> None:

@@ -34,10 +34,23 @@ class Signs:
     matra: tuple[float, float] | None  # x0, x1 of the grapheme's matra, where it continues the root's
 
 
-def extract_signs(
+@dataclass(frozen=True)
+class FontParts:
+    """A grapheme shaped in one font, split into its bare root and the rest (its signs)."""
+
+    full: np.ndarray  # 0/1 mask of the grapheme
+    placed: np.ndarray  # 0/1 mask of the bare root where it was found in the grapheme, same frame
+    rest: np.ndarray  # 0/1: the grapheme's ink beyond the root dilated by about half a stroke
+    origin: tuple[int, int]  # x, y of the bare root's box in the grapheme's frame
+    root: np.ndarray  # 0/1 mask of the bare root as shaped alone (its box: origin and this shape)
+    stroke: float
+    radius: int  # how far the root was dilated before it was cut away
+
+
+def font_parts(
     renderer: Renderer, font_index: int, text: str, root_text: str, min_coverage: float
-) -> Signs | None:
-    """What ``text`` draws beyond ``root_text`` in one font, or None where the root is not intact in it."""
+) -> FontParts | None:
+    """``text`` in one font split into its bare root and the rest; None where the root is not intact."""
     full = (renderer.shape(font_index, text) > 127).astype(np.uint8)
     root = (renderer.shape(font_index, root_text) > 127).astype(np.uint8)
     (fh, fw), (rh, rw) = full.shape, root.shape
@@ -58,6 +71,19 @@ def extract_signs(
     radius = max(2, int(math.ceil(0.5 * stroke)) + 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     rest = full & (1 - cv2.dilate(placed, kernel))
+    return FontParts(full, placed, rest, (x, y), root, stroke, radius)
+
+
+def extract_signs(
+    renderer: Renderer, font_index: int, text: str, root_text: str, min_coverage: float
+) -> Signs | None:
+    """What ``text`` draws beyond ``root_text`` in one font, or None where the root is not intact in it."""
+    parts = font_parts(renderer, font_index, text, root_text, min_coverage)
+    if parts is None:
+        return None
+    full, placed, rest, stroke, radius = parts.full, parts.placed, parts.rest, parts.stroke, parts.radius
+    (x, y), root = parts.origin, parts.root
+    rh, rw = root.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
     gap = cv2.distanceTransform(1 - placed, cv2.DIST_L2, 3)
     segments, anchors = [], []
@@ -65,7 +91,7 @@ def extract_signs(
         if stats[label, cv2.CC_STAT_AREA] < max(6.0, 0.8 * stroke * stroke):
             continue  # a sliver of the root's outline, not a sign
         centre = thin((labels == label).astype(np.uint8))
-        links = _links(centre)
+        links = links_of(centre)
         if len(links) == 0:
             continue
         ys, xs = np.nonzero(centre)
@@ -83,7 +109,7 @@ def extract_signs(
     return Signs(segments, anchors, (0, 0, rw, rh), None if line is None else 0.5 * (line[0] + line[1]), matra)
 
 
-def _links(centre: np.ndarray) -> np.ndarray:
+def links_of(centre: np.ndarray) -> np.ndarray:
     """Each pair of 8-neighbouring centre-line pixels as one (2, 2) segment of (x, y) points."""
     pixels = list(zip(*(a.tolist() for a in np.nonzero(centre)), strict=True))  # row-major: a fixed order
     on = set(pixels)

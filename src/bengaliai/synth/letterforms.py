@@ -28,6 +28,7 @@ from bengaliai.synth.fontsigns import Signs, extract_signs
 from bengaliai.synth.realroot import RealRoot, measure_root
 from bengaliai.synth.render import RenderConfig, Renderer
 from bengaliai.synth.rootbank import RootBank
+from bengaliai.synth.signbank import SignBank
 
 _SAMPLE_TRIES = 4
 
@@ -53,9 +54,11 @@ class LetterformConfig:
     # box and that box, as the font's layout scaled to the root gives it, is multiplied by a draw of this.
     sign_gap: tuple[float, float] = (1.0, 1.0)
     blur_sigma: tuple[float, float] = (0.4, 0.8)
+    # With real signs (synth --signs-from): chance a grapheme whose signs have real samples is drawn with one.
+    real_signs_p: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("p", "min_coverage", "join_p", "matra_p"):
+        for name in ("p", "min_coverage", "join_p", "matra_p", "real_signs_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise BengaliaiError(
                     f"letterform config: {name} is a share, within [0, 1]; got {getattr(self, name)}"
@@ -72,10 +75,12 @@ class LetterformDrawer:
     """Draws graphemes on handwritten roots from a RootBank; keeps a bounded cache of extracted signs."""
 
     def __init__(
-        self, bank: RootBank, render_config: RenderConfig, config: LetterformConfig, cache_size: int = 20_000
+        self, bank: RootBank, render_config: RenderConfig, config: LetterformConfig, cache_size: int = 20_000,
+        real_signs: SignBank | None = None,
     ) -> None:
         self.bank = bank
         self.config = config
+        self.real_signs = real_signs
         # The synth renderer's fonts, shaped larger: the signs are scaled up about 1.5x, not 2.5x.
         shaper_config = RenderConfig(fonts=render_config.fonts, glyph_size=config.glyph_size, glyph_cache_size=0)
         self._shaper = Renderer(shaper_config)
@@ -105,22 +110,29 @@ class LetterformDrawer:
             return fonts
         return [i for i in fonts if self.signs(i, grapheme, text) is not None]
 
-    def draw(self, grapheme: Grapheme, text: str, rng: np.random.Generator) -> np.ndarray | None:
-        """The grapheme on a random handwritten sample of its root, or None when it cannot be."""
+    def draw(self, grapheme: Grapheme, text: str, rng: np.random.Generator) -> tuple[np.ndarray, bool] | None:
+        """The grapheme on a random handwritten sample of its root, and whether its signs are a real
+        writer's (else a font's); None when it cannot be drawn."""
         count = self.bank.count(grapheme.grapheme_root)
         fonts = self.usable_fonts(grapheme, text) if count else []
         if not fonts:
             return None
         if grapheme.vowel_diacritic == 0 and grapheme.consonant_diacritic == 0:
-            return self.bank.image(grapheme.grapheme_root, int(rng.integers(count)))
-        signs = self.signs(fonts[int(rng.integers(len(fonts)))], grapheme, text)
+            return self.bank.image(grapheme.grapheme_root, int(rng.integers(count))), False
+        signs = None
+        if self.real_signs is not None and rng.random() < self.config.real_signs_p:
+            # No draw without a sign bank, so the images of a set without one stay as they were.
+            pool = self.real_signs.pool(grapheme)
+            signs = pool[int(rng.integers(len(pool)))] if pool else None
+        real = signs is not None
+        if signs is None:
+            signs = self.signs(fonts[int(rng.integers(len(fonts)))], grapheme, text)
         assert signs is not None
         for _ in range(_SAMPLE_TRIES):  # about 1 image in 1000 of the BanglaLekha import is only specks
             root = measure_root(self.bank.image(grapheme.grapheme_root, int(rng.integers(count))))
             if root is not None:
-                return compose_signs(root, signs, rng, self.config)
+                return compose_signs(root, signs, rng, self.config), real
         return None
-
 
 def compose_signs(root: RealRoot, signs: Signs, rng: np.random.Generator, c: LetterformConfig) -> np.ndarray:
     """Draw the signs on the handwritten root with a pen like its own, then fit it all in the frame."""

@@ -85,7 +85,7 @@ def _check_apart(folders: Sequence[Path], labels: Sequence[pd.DataFrame]) -> Non
         owner.update(dict.fromkeys(folder_labels["image_id"], folder))
 
 
-def _locate(folder: Path, labels: pd.DataFrame, workers: int) -> tuple[list[Path], np.ndarray]:
+def locate_images(folder: Path, labels: pd.DataFrame, workers: int) -> tuple[list[Path], np.ndarray]:
     """Prepare ``folder``'s raw cache when missing or stale; return its .npy files and, for each
     row of ``labels``, the (file, row) holding its image."""
     prepare(folder, RAW, workers=workers, splits=("train",))
@@ -116,7 +116,7 @@ class RootBank:
         parts: dict[int, list[np.ndarray]] = {}
         self._per_folder: list[dict[str, Any]] = []
         for folder, folder_labels in zip(self.folders, labels, strict=True):
-            files, located = _locate(folder, folder_labels, workers)
+            files, located = locate_images(folder, folder_labels, workers)
             located[:, 0] += len(self._files)
             self._files.extend(files)
             roots = folder_labels["grapheme_root"].to_numpy()
