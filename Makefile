@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all bench gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,19 @@ bench: $(STAMP)
 	@echo "2. bench_synth.py: synth of 7,000 images with 1 and 2 workers, then rendering alone: about 1 min"
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_synth.py
+
+# .whl/: the wheels benchmarks/gpu_check.sh installs on the GPU machine, which reaches no package registry:
+# exactly the packages its image lacks (benchmarks/gpu_steps/wheels.py, CARRIED), at .venv's versions, built
+# for its Python 3.12 on linux x86_64, each without its dependencies (the image has the rest). A failed
+# download leaves the old folder as it was.
+GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64
+gpu-wheels: $(STAMP)
+	rm -rf .whl.tmp
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		$(addprefix --platform ,$(GPU_PLATFORMS)) -d .whl.tmp $$($(PY) benchmarks/gpu_steps/wheels.py requirements)
+	$(PY) benchmarks/gpu_steps/wheels.py check .whl.tmp
+	rm -rf .whl && mv .whl.tmp .whl
+	@ls .whl
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -10,8 +10,9 @@ fits in ``--budget-s`` is skipped and listed. Results go to ``--out`` (one markd
 after every check, so a run stopped at its time limit still leaves what it measured), to the same
 name with ``.json`` (raw numbers and tracebacks) and to stdout. Steps:
 
-1. environment: GPU, compute capability, torch / CUDA / cuDNN, arch list, the precision ``auto``
-   resolves to, the thread plan, whether the carried packages import.
+1. environment: GPU, compute capability, torch / CUDA / cuDNN, numpy / pandas / pyarrow / OpenCV /
+   albumentations ('missing' where one does not import), arch list, the precision ``auto`` resolves to,
+   the thread plan for the device (beside a GPU: every CPU but one loads), whether the carried packages import.
 2. precision: resnet34 training steps at 128 px, batch 256 (``engine.train_one_epoch`` on batches
    already on the device) in bf16 and in fp16 with a GradScaler: loss and weights finite, the scale.
 3. resume: a tiny model trained 2 epochs without a break, against the same run crashed in epoch 2
@@ -21,7 +22,9 @@ name with ``.json`` (raw numbers and tracebacks) and to stdout. Steps:
    and EMA, fp16 + GradScaler with augmentation on the device.
 4. throughput: images/s of the step alone (batches on the device) and of the whole loop over the real
    loader on a prepared cache, with ``augment.where=loader`` (albumentations in all workers) and
-   ``augment.where=device``; the loop / model ratio (targets: >= 90%, >= 15,000 img/s on H100/H200).
+   ``augment.where=device``, and the latter with the weight EMA (as configs/resnet34.yaml trains); the
+   loop / model ratio (targets: >= 90%, >= 15,000 img/s on H100/H200); then the model alone for
+   seresnext50_32x4d (skipped, 'arch not available', where model.resnet lacks it).
 5. predict: ``bengaliai.inference.predict.predict`` end to end with 1 and 5 folds (copies of one random
    checkpoint) on one test file and on all of them; the difference leaves out the fixed costs, and
    gives the projection to 200,000 test images (target for 5 folds: <= 3 minutes).

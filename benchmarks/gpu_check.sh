@@ -3,20 +3,16 @@
 # benchmarks/gpu_check.py (all checks, about 7 minutes on an H100/H200; the steps are in benchmarks/gpu_steps/)
 # into $OUT.
 #
-# 1. Here, once per checkout (the wheels go to .whl/, which .gitignore ignores; about 7.7 MB).
+# 1. Here, once per checkout: `make gpu-wheels` (the wheels go to .whl/, which .gitignore ignores; about 7.7 MB).
 #    The device image (Python 3.12, see /work/.library/device/KINDS.md) has torch, numpy, scipy,
 #    scikit-learn, opencv-python-headless, pyyaml, pandas, pyarrow, matplotlib, pillow, tqdm, psutil,
-#    but not these: albumentations 2.0.8 and what it needs beyond that list (albucore pinned by it,
+#    but not these: albumentations and what it needs beyond that list (albucore pinned by it,
 #    pydantic + pydantic-core + annotated-types + typing-inspection, stringzilla + simsimd imported by
-#    albucore), iterative-stratification (folds), and typing-extensions 4.16 (pydantic 2.14 needs
-#    >= 4.16; installed there only when the image's is older, see below). Versions: those of .venv.
-#
-#    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-#      --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl \
-#      albumentations==2.0.8 albucore==0.0.24 iterative-stratification==0.1.9 pydantic==2.14.4 \
-#      pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 \
-#      stringzilla==5.3.2 simsimd==6.5.16
+#    albucore), iterative-stratification (folds), and typing-extensions >= 4.16 (pydantic needs it;
+#    installed there only when the image's is older, see below). benchmarks/gpu_steps/wheels.py lists
+#    them (CARRIED); the versions are those of .venv. The script refuses at once, in one line, when .whl/
+#    is missing, empty, lacks one of them or holds two versions of one, before any minute is spent on
+#    installing; `bash benchmarks/gpu_check.sh --check-wheels` runs only that check (here too).
 #
 # 2. The device tool's call (nothing else to prepare; the package travels as src/, PYTHONPATH=src):
 #
@@ -29,6 +25,10 @@
 # 3. The reply's files_at holds gpu_check.md (the table), gpu_check.json (raw numbers, tracebacks)
 #    and gpu_check.log (everything printed). Copy the table into BENCHMARKS.md.
 set -o pipefail
+python3 "$(dirname "$0")/gpu_steps/wheels.py" check .whl || exit 1
+if [ "${1:-}" = "--check-wheels" ]; then
+    exit 0
+fi
 OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
 wheels=(.whl/*.whl)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import logging
 import platform
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bengaliai.compute.device import resolve_device
@@ -17,12 +18,30 @@ from bengaliai.compute.threads import apply_threads
 from gpu_steps.runner import Check
 from gpu_steps.settings import Result
 
+log = logging.getLogger("gpu_check")
+
+
+# The libraries whose version decides what the data path does (name shown -> module), beside torch's.
+LIBRARIES = {"numpy": "numpy", "pandas": "pandas", "pyarrow": "pyarrow", "OpenCV": "cv2", "albumentations": "albumentations"}
+
+
+def library_versions() -> dict[str, str]:
+    """Each of ``LIBRARIES``' version, 'missing' where it does not import (its import error in the log)."""
+    found = {}
+    for name, module in LIBRARIES.items():
+        try:
+            found[name] = str(getattr(importlib.import_module(module), "__version__", "unknown"))
+        except Exception as error:  # noqa: BLE001 - a broken install is as absent as a missing one
+            log.warning("environment: %s does not import: %s: %s", module, type(error).__name__, error)
+            found[name] = "missing"
+    return found
+
 
 def step_environment(check: Check) -> None:
     step = "environment"
 
     def device() -> Result:
-        check.device = resolve_device(check.args.device)
+        check.set_device(resolve_device(check.args.device))
         if not check.cuda:
             text = f"{check.device} (skipped: no CUDA; CUDA available: {torch.cuda.is_available()})"
             return "info", text, {"device": str(check.device)}
@@ -40,9 +59,11 @@ def step_environment(check: Check) -> None:
     def versions() -> Result:
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         arch = torch.cuda.get_arch_list() if check.cuda else []
+        libraries = library_versions()
         text = (f"python {platform.python_version()}, torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {cudnn}, "
-                f"numpy {np.__version__}, arch list {' '.join(arch) or '-'}")
-        return "info", text, {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn, "arch_list": arch}
+                f"{', '.join(f'{name} {version}' for name, version in libraries.items())}, arch list {' '.join(arch) or '-'}")
+        raw = {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn, "arch_list": arch}
+        return "info", text, raw | libraries
 
     def precision() -> Result:
         p = resolve_precision("auto", check.device)

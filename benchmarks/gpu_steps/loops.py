@@ -19,18 +19,20 @@ from bengaliai.compute.precision import grad_scaler, resolve_precision
 from bengaliai.core.competition import TRAIN_CSV
 from bengaliai.data.labels import read_train_labels
 from bengaliai.model.classifier import ModelConfig, build_model
+from bengaliai.model.resnet import ARCHITECTURES
 from bengaliai.training import engine
 from bengaliai.training.augment import AugmentConfig, build_transform
 from bengaliai.training.augment_device import DeviceAugment
+from bengaliai.training.ema import WeightEma
 from bengaliai.training.engine import LossConfig, StepContext
 from bengaliai.training.inputs import DataConfig
 from bengaliai.training.loader import AugmentedBatches, EpochBatches, make_loader, open_cache
-from bengaliai.training.optim import OptimConfig, build_optimizer, build_scheduler
+from bengaliai.training.optim import OptimConfig, build_ema, build_optimizer, build_scheduler
 from bengaliai.training.sources import align_labels
 
 from gpu_steps.data import device_batches
 from gpu_steps.runner import Check
-from gpu_steps.settings import LOOP_AUGMENT, TARGET_LOOP_RATE, TARGET_RATIO, Result
+from gpu_steps.settings import EMA_DECAY, LOOP_AUGMENT, OTHER_ARCH, TARGET_LOOP_RATE, TARGET_RATIO, Result
 
 # ---------------------------------------------------------------- shared pieces
 
@@ -45,21 +47,24 @@ def step_context(check: Check, precision_name: str, augment: AugmentConfig) -> S
     )
 
 
-def new_model(check: Check) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
+def new_model(check: Check, arch: str | None = None) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
+    """The model of ``check.sizes`` (or another ``arch`` at its width), channels_last, its optimizer and schedule."""
     torch.manual_seed(0)
     s = check.sizes
-    model = build_model(ModelConfig(arch=s.arch, base_width=s.width)).to(check.device)
+    model = build_model(ModelConfig(arch=arch or s.arch, base_width=s.width)).to(check.device)
     model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, OptimConfig())
     return model, optimizer, build_scheduler(optimizer, OptimConfig(), 1000, 1)
 
 
 def run_epoch(
-    model: torch.nn.Module, batches: Iterable[Any], optimizer: Any, scheduler: Any, ctx: StepContext, epoch: int, total: int
+    model: torch.nn.Module, batches: Iterable[Any], optimizer: Any, scheduler: Any, ctx: StepContext, epoch: int, total: int,
+    ema: WeightEma | None = None,
 ) -> tuple[float, float]:
     """engine.train_one_epoch as training calls it: (mean loss, images/s, measured after a device sync)."""
     mix_generator = torch.Generator().manual_seed(epoch)
-    return engine.train_one_epoch(model, batches, optimizer, scheduler, None, ctx, mix_generator, epoch, total)
+    loss, rate, _ = engine.train_one_epoch(model, batches, optimizer, scheduler, ema, ctx, mix_generator, epoch, total)
+    return loss, rate
 
 
 def cycled(batches: list[Any], n: int) -> list[Any]:
@@ -117,21 +122,32 @@ def model_only(check: Check, model: torch.nn.Module, optimizer: Any, scheduler: 
     return "ok", text, {"images_per_s": rate}
 
 
+def other_arch(check: Check, arch: str) -> Result:
+    """The model alone (``model_only``) for another architecture of model.resnet."""
+    model, optimizer, scheduler = new_model(check, arch)
+    status, text, raw = model_only(check, model, optimizer, scheduler)
+    parameters = sum(p.numel() for p in model.parameters())
+    return status, f"{text}, {parameters / 1e6:.1f} M parameters", raw | {"parameters": parameters}
+
+
 def whole_loop(
-    check: Check, where: str, model: torch.nn.Module, optimizer: Any, scheduler: Any, reference: float | None
+    check: Check, where: str, model: torch.nn.Module, optimizer: Any, scheduler: Any, reference: float | None,
+    ema_decay: float = 0.0,
 ) -> Result:
     s = check.sizes
     loader, sampler, augment = train_loader(check, where)
     ctx = step_context(check, "auto", augment)
+    # A fresh average, as train() starts one; its first update copies the model.
+    ema = build_ema(model, ema_decay)
     try:
         sampler.set_epoch(0)
-        run_epoch(model, itertools.islice(loader, s.warmup), optimizer, scheduler, ctx, 0, s.warmup)
+        run_epoch(model, itertools.islice(loader, s.warmup), optimizer, scheduler, ctx, 0, s.warmup, ema)
         sampler.set_epoch(1)
-        _, rate = run_epoch(model, itertools.islice(loader, s.loop_steps), optimizer, scheduler, ctx, 1, s.loop_steps)
+        _, rate = run_epoch(model, itertools.islice(loader, s.loop_steps), optimizer, scheduler, ctx, 1, s.loop_steps, ema)
     finally:
         del loader
         gc.collect()
-    raw: dict[str, Any] = {"images_per_s": rate, "workers": check.plan.workers}
+    raw: dict[str, Any] = {"images_per_s": rate, "workers": check.plan.workers, "ema_decay": ema_decay}
     text = f"{rate:,.0f} img/s, loader workers: {check.plan.workers}"
     status = "ok"
     if reference:
@@ -171,4 +187,14 @@ def step_throughput(check: Check) -> None:
     for where in ("loader", "device"):
         check.attempt(step, f"whole loop, eager, augment.where={where}",
                       lambda where=where: whole_loop(check, where, model, optimizer, scheduler, reference))
+    # As configs/resnet34.yaml trains: the EMA updated after every step (the rows above run without one).
+    check.attempt(step, f"whole loop, eager, augment.where=device, EMA {EMA_DECAY}",
+                  lambda: whole_loop(check, "device", model, optimizer, scheduler, reference, EMA_DECAY))
     check.raw[step]["model_only_images_per_s"] = reference
+    del model, optimizer, scheduler
+    gc.collect()
+    other = f"model only, eager: {OTHER_ARCH} {s.size}px batch {s.batch}"
+    if OTHER_ARCH in ARCHITECTURES:
+        check.attempt(step, other, lambda: other_arch(check, OTHER_ARCH))
+    else:
+        check.skip(step, other, f"arch not available: model.resnet.ARCHITECTURES has no {OTHER_ARCH} in this checkout")

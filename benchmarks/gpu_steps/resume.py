@@ -50,7 +50,7 @@ def crash_in_epoch(epoch: int, after_batches: int) -> Callable[..., Any]:
                 raise SimulatedCrash(f"simulated crash in epoch {epoch} after {after_batches} batches")
             yield batch
 
-    def crashing(*args: Any, **kwargs: Any) -> tuple[float, float]:
+    def crashing(*args: Any, **kwargs: Any) -> tuple[float, float, int]:
         bound = signature.bind(*args, **kwargs)
         if bound.arguments["epoch"] == epoch:
             bound.arguments["loader"] = breaking(bound.arguments["loader"])

@@ -33,10 +33,16 @@ class Check:
         self.rows: list[Row] = []
         self.raw: dict[str, dict[str, Any]] = {}
         self.device: torch.device | None = None
-        self.plan: ThreadPlan = plan_threads(sizes.threads, sizes.workers)
+        # Set with the device (set_device): beside a GPU the loader gets every CPU but one, on a CPU one worker.
+        self.plan: ThreadPlan
         self.skipped: list[str] = []
         self._input: Path | None = None
         self._input_error: str | None = None
+
+    def set_device(self, device: torch.device) -> None:
+        """The device the checks run on, and the thread plan for it (as train() makes it for that device)."""
+        self.device = device
+        self.plan = plan_threads(self.sizes.threads, self.sizes.workers, device_type=device.type)
 
     @property
     def cuda(self) -> bool:

@@ -1,4 +1,4 @@
-"""bengaliai kernel --push: the dataset is uploaded before the kernel, failures are one clear message."""
+"""bengaliai kernel --push: the dataset is uploaded before the kernel (a training kernel alone), failures are one clear message."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.kaggle.kernel import build_kernel
-from bengaliai.kaggle.push import push_kernel
+from bengaliai.kaggle.push import push_kernel, push_train_kernel
+from bengaliai.kaggle.train_kernel import build_train_kernel
 
 
 class FakeApi:
@@ -59,3 +60,15 @@ def test_push_without_credentials_or_user_is_one_clear_message(tiny_run: Path, t
     anonymous = build_kernel(tiny_run, tmp_path / "anon", alpha=0)
     with pytest.raises(BengaliaiError, match="--user"):
         push_kernel(anonymous, api_factory=FakeApi)
+
+
+def test_a_training_kernel_is_pushed_alone(tmp_path: Path) -> None:
+    build = build_train_kernel(tmp_path / "train", user="someone")
+    api = FakeApi()
+    push_train_kernel(build, api_factory=lambda: api)
+    assert api.calls == [("push", str(build.kernel_dir))]
+    with pytest.raises(BengaliaiError, match="Kaggle login failed"):
+        push_train_kernel(build, api_factory=lambda: FakeApi(login=False))
+    anonymous = build_train_kernel(tmp_path / "anon", user="your-kaggle-username")
+    with pytest.raises(BengaliaiError, match="--user"):
+        push_train_kernel(anonymous, api_factory=FakeApi)

@@ -43,8 +43,8 @@ def test_a_log_file_gets_a_few_progress_lines_per_epoch_not_one_per_ten_steps(
         device=torch.device("cpu"), precision=Precision("fp32", "test"), channels_last=False, data=DataConfig(),
         augment=AugmentConfig(cutmix_p=0.0, mixup_p=0.0), loss=LossConfig(), grad_clip=0.0, dist=DistInfo(),
     )
-    loss, rate = train_one_epoch(model, batches, optimizer, scheduler, None, ctx, generator, epoch=0, total=steps)
-    assert loss > 0 and rate > 0
+    loss, rate, skipped = train_one_epoch(model, batches, optimizer, scheduler, None, ctx, generator, epoch=0, total=steps)
+    assert loss > 0 and rate > 0 and skipped == 0
     err = capsys.readouterr().err  # not a terminal: the bar refreshes at most once a minute
     frames = [frame for frame in err.replace("\r", "\n").split("\n") if frame.strip()]
     assert 1 <= len(frames) <= 3, frames

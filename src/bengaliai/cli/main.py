@@ -1,11 +1,12 @@
 """The ``bengaliai`` command line: one subcommand per pipeline stage.
 
-download|synth -> prepare -> folds -> train -> oof|leaderboard -> predict -> kernel. Stage
-modules are imported only when their subcommand runs, so ``--help`` is instant and nothing
-heavy happens at import. Errors the user can fix end as one message on stderr and exit 2.
+download|synth -> prepare -> folds -> train -> oof|leaderboard -> predict -> kernel (and, to train on
+Kaggle, kernel --train -> pull). Stage modules are imported only when their subcommand runs, so
+``--help`` is instant and nothing heavy happens at import. Errors the user can fix end as one message on stderr and exit 2.
 The subcommands are declared, each beside the function it runs, in ``cli_data`` (the data
-stages), ``cli_synth`` (synth, the data stage with the most options) and ``cli_model`` (training
-and inference); their shared option types are in ``cli_options``.
+stages), ``cli_synth`` (synth, the data stage with the most options), ``cli_model`` (training
+and inference) and ``cli_kaggle`` (training on Kaggle: ``kernel --train``, ``pull``); their shared
+option types are in ``cli_options``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from bengaliai import __version__
 from bengaliai.cli import data_commands as cli_data
+from bengaliai.cli import kaggle_commands as cli_kaggle
 from bengaliai.cli import model_commands as cli_model
 from bengaliai.cli import synth_commands as cli_synth
 from bengaliai.core.errors import BengaliaiError
@@ -29,7 +31,7 @@ Handler = Callable[[argparse.Namespace], None]
 # The order of ``bengaliai --help``: the pipeline's, then the extra sources and the demo.
 SUBCOMMANDS = (
     cli_synth.add_synth, cli_data.add_prepare, cli_data.add_folds, cli_model.add_train, cli_model.add_oof,
-    cli_model.add_leaderboard, cli_model.add_predict, cli_model.add_kernel, cli_data.add_download,
+    cli_model.add_leaderboard, cli_model.add_predict, cli_model.add_kernel, cli_kaggle.add_pull, cli_data.add_download,
     cli_data.add_import, cli_model.add_demo,
 )
 

@@ -2,7 +2,8 @@
 
 Each subcommand's options and the function they run stand together; ``cli.build_parser`` adds them
 in pipeline order. Stage modules are imported only when their subcommand runs. Each result the user
-waits for (scores, a summary) is printed to stdout; everything else is logged to stderr.
+waits for (scores, a summary) is printed to stdout; everything else is logged to stderr. The options
+of ``kernel --train`` (the training kernel) and the ``pull`` subcommand are in ``kaggle_commands``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bengaliai.cli.kaggle_commands import add_train_kernel_options, check_kernel_options, run_train_kernel
 from bengaliai.cli.options import _positive_int, default_workers
 
 if TYPE_CHECKING:  # the stage modules load only when their subcommand runs
@@ -106,9 +108,11 @@ def _alpha(text: str) -> float | None:
     return value
 
 
-def _add_inference_options(p: argparse.ArgumentParser) -> None:
+def _add_inference_options(p: argparse.ArgumentParser, run_required: bool = True) -> None:
     """The options ``predict`` and ``kernel`` share, so the kernel's submission can equal predict's."""
-    p.add_argument("--run", type=Path, required=True, help="experiment folder runs/<experiment> (holding fold<K>/best.pt)")
+    p.add_argument(
+        "--run", type=Path, required=run_required, help="experiment folder runs/<experiment> (holding fold<K>/best.pt)"
+    )
     p.add_argument("--folds", default="all", help="folds to ensemble: 'all' (every trained fold) or a list such as 0,2")
     p.add_argument("--tta", type=_positive_int, default=1, help="test-time views: 1 = none, up to 8 small shifts/scales (default: 1)")
     p.add_argument(
@@ -175,6 +179,10 @@ def add_predict(sub: Subcommands) -> None:
 
 
 def _run_kernel(args: argparse.Namespace) -> None:
+    check_kernel_options(args)
+    if args.train:
+        run_train_kernel(args)
+        return
     from bengaliai.kaggle.kernel import build_kernel
     from bengaliai.kaggle.push import push_kernel
 
@@ -188,26 +196,34 @@ def _run_kernel(args: argparse.Namespace) -> None:
 
 
 def add_kernel(sub: Subcommands) -> None:
-    """``bengaliai kernel``: an internet-off Kaggle kernel for an experiment."""
+    """``bengaliai kernel``: an internet-off Kaggle kernel for an experiment, or (--train) one that trains it."""
     p = sub.add_parser(
         "kernel",
-        help="build (and push) an internet-off Kaggle kernel for an experiment",
+        help="build (and push) an internet-off Kaggle kernel: inference for an experiment, or --train to train one",
         description="Write OUT/dataset (slim fold checkpoints, inference.json with the ensemble and prior settings, "
         "dataset-metadata.json) and OUT/kernel (inference.py with this package bundled inside, kernel-metadata.json: "
         "competition bengaliai-cv19, internet off). The kernel's submission equals `bengaliai predict` with the same "
-        "options. --push uploads the dataset and the kernel with the kaggle package (needs credentials).",
+        "options. --push uploads the dataset and the kernel with the kaggle package (needs credentials). With --train, "
+        "write instead OUT/kernel-metadata.json (GPU T4 x2, internet off) and OUT/train.py, a kernel that prepares the "
+        "competition's images, makes the folds and trains the folds of --config on both GPUs with torchrun; its output "
+        "is runs/<experiment>/fold<K>/ and train_folds.csv (`bengaliai pull` brings them home).",
     )
-    _add_inference_options(p)
-    p.add_argument("--out", type=Path, required=True, help="build folder")
+    _add_inference_options(p, run_required=False)
+    p.add_argument(
+        "--out", type=Path, required=True,
+        help="build folder (OUT/kernel and OUT/dataset; with --train OUT/kernel-metadata.json and OUT/train.py)",
+    )
     p.add_argument("--user", default=None, help="Kaggle user name (default: from KAGGLE_USERNAME or ~/.kaggle/kaggle.json)")
-    p.add_argument("--gpu", action="store_true", help="run the kernel on a GPU")
+    p.add_argument("--gpu", action="store_true", help="run the kernel on a GPU (a training kernel always does)")
     p.add_argument(
         "--machine-shape", default=None, metavar="SHAPE",
-        help="Kaggle GPU machine with --gpu (kernel-metadata.json machine_shape; default NvidiaTeslaT4). Shapes the "
-        "Kaggle API documents: NvidiaTeslaT4, NvidiaTeslaP100 (kagglesdk kernels_api_service.py; kaggle 2.2.4 passes "
-        "the value on unchecked). Avoid P100: the torch of Kaggle's current image has no sm_60 kernels.",
+        help="Kaggle GPU machine with --gpu or --train (kernel-metadata.json machine_shape; default NvidiaTeslaT4, "
+        "which is the editor's 'GPU T4 x2'). Shapes the Kaggle API documents: NvidiaTeslaT4, NvidiaTeslaP100 (kagglesdk "
+        "kernels_api_service.py; kaggle 2.2.4 passes the value on unchecked). Avoid P100: the torch of Kaggle's current "
+        "image has no sm_60 kernels.",
     )
-    p.add_argument("--push", action="store_true", help="upload the dataset and push the kernel")
+    p.add_argument("--push", action="store_true", help="upload the dataset and push the kernel (--train: push the kernel)")
+    add_train_kernel_options(p)
     p.set_defaults(handler=_run_kernel)
 
 

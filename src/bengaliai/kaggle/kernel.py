@@ -47,10 +47,12 @@ DATASET_METADATA = "dataset-metadata.json"
 PLACEHOLDER_USER = "your-kaggle-username"
 # Kaggle's GPU machine shapes: the values the SaveKernel API documents for ``machine_shape``
 # (kagglesdk 0.1.38, kernels/types/kernels_api_service.py; kaggle 2.2.4 kernels_push passes the
-# value through unchecked). T4 by default: a P100 (sm_60) cannot run the torch of Kaggle's current
-# image ("no kernel image is available for execution on the device").
+# value through unchecked). T4 by default: NvidiaTeslaT4 is the editor's "GPU T4 x2", two T4s (a single
+# T4 is not offered; Kaggle/kaggle-cli PR #1198), and a P100 (sm_60) cannot run the torch of Kaggle's
+# current image ("no kernel image is available for execution on the device").
 DEFAULT_MACHINE_SHAPE = "NvidiaTeslaT4"
 GPU_MACHINE_SHAPES = ("NvidiaTeslaT4", "NvidiaTeslaP100")
+_KERNEL_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*/[a-z0-9][a-z0-9-]{4,}")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,19 @@ class KernelBuild:
 def slugify(text: str) -> str:
     """Kaggle's slug of a title: lower case, runs of other characters become one hyphen."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def check_kernel_ref(kernel: str) -> str:
+    """``kernel`` if it names a Kaggle kernel as OWNER/SLUG (as in kaggle.com/code/OWNER/SLUG), else one clear error.
+
+    The kaggle client asks the same of a slug: at least five characters; Kaggle's slugs are lower case.
+    """
+    if not _KERNEL_REF.fullmatch(kernel):
+        raise BengaliaiError(
+            f"kernel {kernel!r}: expected OWNER/SLUG as in kaggle.com/code/OWNER/SLUG (a slug is at least 5 lower-case "
+            "letters, digits or hyphens), e.g. someone/bengaliai-resnet34-train"
+        )
+    return kernel
 
 
 def default_user() -> str:
@@ -111,7 +126,7 @@ def build_kernel(
     no machine shape is written and asking for one is an error.
     """
     experiment_dir, out_dir = Path(experiment_dir), Path(out_dir)
-    shape = _machine_shape(gpu, machine_shape)
+    shape = resolve_machine_shape(gpu, machine_shape)
     checkpoints = fold_checkpoints(experiment_dir, folds)
     for path in (out_dir / "dataset" / INFERENCE_JSON, out_dir / "kernel" / KERNEL_SCRIPT):
         ensure_writable(path)  # an unwritable --out fails before any checkpoint is read
@@ -157,7 +172,7 @@ def build_kernel(
     return KernelBuild(kernel_dir, dataset_dir, kernel_id, dataset_id, tuple(fold_numbers))
 
 
-def _machine_shape(gpu: bool, machine_shape: str | None) -> str | None:
+def resolve_machine_shape(gpu: bool, machine_shape: str | None) -> str | None:
     """The ``machine_shape`` for the kernel metadata (None: a CPU kernel, no key written)."""
     if not gpu:
         if machine_shape is not None:

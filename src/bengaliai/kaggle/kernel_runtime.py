@@ -25,23 +25,11 @@ from bengaliai.inference.checkpoints import load_models
 from bengaliai.inference.ensemble import Ensemble, InferenceConfig
 from bengaliai.inference.predict import predict_files, write_outputs
 from bengaliai.inference.prior import Prior
+from bengaliai.kaggle.inputs import find_dir
 
 log = logging.getLogger(__name__)
 
 INFERENCE_JSON = "inference.json"
-_SEARCH_DEPTH = 4
-
-
-def _find_dir(input_root: Path, marker: str, what: str) -> Path:
-    """The folder under ``input_root`` (a few levels deep) that holds ``marker``."""
-    for depth in range(_SEARCH_DEPTH):
-        found = sorted(input_root.glob("/".join(["*"] * depth + [marker])))
-        if found:
-            if len(found) > 1:
-                log.warning("several %s folders: %s; using the first", what, ", ".join(str(p.parent) for p in found))
-            return found[0].parent
-    present = ", ".join(sorted(p.name for p in input_root.iterdir())) if input_root.is_dir() else "nothing"
-    raise BengaliaiError(f"no {what} under {input_root} (no {marker} found; it holds: {present}); attach it to the kernel")
 
 
 def read_settings(weights_dir: Path) -> dict[str, Any]:
@@ -55,11 +43,11 @@ def read_settings(weights_dir: Path) -> dict[str, Any]:
 def run_kernel(root: Path = Path("/kaggle"), out: Path | None = None) -> Path:
     """Predict the competition's test set with the bundled weights; return the submission path."""
     root = Path(root)
-    competition_dir = _find_dir(root / "input", image_parquet_name("test", 0), "competition data")
+    competition_dir = find_dir(root / "input", image_parquet_name("test", 0), "competition data")
     if not (competition_dir / TEST_CSV).exists():
         raise BengaliaiError(f"{competition_dir} has test images but no {TEST_CSV}")
     test_rows = read_test_rows(competition_dir / TEST_CSV)  # a bad test.csv fails before the inference
-    weights_dir = _find_dir(root / "input", INFERENCE_JSON, "weights dataset")
+    weights_dir = find_dir(root / "input", INFERENCE_JSON, "weights dataset")
     settings = read_settings(weights_dir)
     out = Path(out) if out is not None else root / "working" / "submission.csv"
     ensure_writable(out)  # fails now, not after the inference

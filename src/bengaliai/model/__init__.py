@@ -1,7 +1,8 @@
-"""The network and its checkpoints: a ResNet backbone with one linear head per grapheme component.
+"""The network and its checkpoints: a ResNet-family backbone with one linear head per grapheme component.
 
 Modules: ``classifier`` (``ModelConfig``, ``build_model``, the multi-head ``BengaliResNet``),
-``resnet`` (the backbone family: blocks, stages, architectures as data), ``pretrained`` (ImageNet
+``resnet`` (the backbone family: ResNet, ResNeXt, SE-ResNeXt as data, stem and stages), ``blocks``
+(its residual blocks, squeeze-and-excitation, shortcuts), ``pretrained`` (ImageNet
 weights of torchvision or timm loaded by name), ``checkpoint`` (atomic checkpoints read back with
 clear errors, RNG state, seeding). A new backbone goes into ``resnet`` (or a module beside it) and is
 named by ``model.arch``.

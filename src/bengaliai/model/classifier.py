@@ -1,4 +1,4 @@
-"""The classifier: a ResNet backbone with one linear head per grapheme component.
+"""The classifier: a ResNet-family backbone with one linear head per grapheme component.
 
 ``ModelConfig`` says what to build, ``build_model`` builds it (with ImageNet backbone weights through
 ``pretrained`` when asked) and ``BengaliResNet`` is the model: ``resnet``'s backbone, global average
@@ -27,9 +27,11 @@ AUX_HEAD = "grapheme"
 class ModelConfig:
     """What to build: architecture, input channels, heads, and an optional ImageNet checkpoint.
 
-    ``base_width`` is the width of the stem and the first stage (64 in every published ResNet;
-    smaller only for tests). ``zero_init_residual`` starts each block as the identity, which
-    helps training from scratch (timm does it by default); pretrained weights overwrite it.
+    ``base_width`` is the width of the stem and the first stage (64 in every published model;
+    smaller for tests and quick CPU runs): every channel count scales by ``base_width / 64``, a
+    ResNeXt's through its number of groups (so there a power of two: 8 gives 4 groups in place of
+    32). ``zero_init_residual`` starts each block as the identity, which helps training from
+    scratch (timm does it by default); pretrained weights overwrite it.
     """
 
     arch: str = "resnet34"
@@ -54,6 +56,9 @@ class ModelConfig:
             raise BengaliaiError(
                 f"model: in_chans and base_width must be positive, got {self.in_chans}, {self.base_width}"
             )
+        problem = ARCHITECTURES[self.arch].width_problem(self.base_width)
+        if problem is not None:
+            raise BengaliaiError(f"model.base_width of {self.arch}: expected {problem}")
         if not 0.0 <= self.dropout < 1.0:
             raise BengaliaiError(f"model.dropout: expected 0 <= dropout < 1, got {self.dropout}")
 

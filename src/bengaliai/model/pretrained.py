@@ -1,9 +1,10 @@
-"""ImageNet weights of a torchvision or timm ResNet loaded into the backbone, by name.
+"""ImageNet weights of a torchvision or timm ResNet, ResNeXt or SE-ResNeXt loaded into the backbone, by name.
 
 A checkpoint file (``.pth``/``.pt`` from torchvision or a training script, ``.safetensors`` from timm
 on the Hugging Face hub) is read into a flat state dict, unwrapped from its training-script
-wrappers and prefixes, and matched to the model's backbone tensors name by name; an RGB stem is
-summed to one channel. The classifier and the heads are never loaded.
+wrappers and prefixes, and matched to the model's backbone tensors name by name; an RGB stem (the
+first convolution: ``conv1`` or, in the deep stem of timm's 'd' models, ``conv1.0``) is summed to one
+channel. The classifier and the heads are never loaded.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _SKIPPED_PREFIXES = ("fc.", "heads.")
 
 
 def load_pretrained(model: ResNet, path: str | Path) -> None:
-    """Load backbone weights of a torchvision or timm ResNet checkpoint into ``model``, by name.
+    """Load backbone weights of a torchvision or timm checkpoint of ``model.arch`` into ``model``, by name.
 
     An RGB stem is summed over its input channels for a one-channel model. The heads keep
     their fresh initialisation. Raises BengaliaiError unless every backbone tensor is found
@@ -38,6 +39,7 @@ def load_pretrained(model: ResNet, path: str | Path) -> None:
     """
     state = _read_state_dict(Path(path))
     own = {k: v for k, v in model.state_dict().items() if not k.startswith("heads.")}
+    stem = model.stem_weight_key()
     loaded: dict[str, Tensor] = {}
     unexpected: list[str] = []
     mismatched: dict[str, str] = {}
@@ -47,7 +49,7 @@ def load_pretrained(model: ResNet, path: str | Path) -> None:
         if key not in own:
             unexpected.append(key)
             continue
-        if key == "conv1.weight" and value.ndim == 4 and value.shape[1] == 3 and own[key].shape[1] == 1:
+        if key == stem and value.ndim == 4 and value.shape[1] == 3 and own[key].shape[1] == 1:
             # timm's adapt_input_conv: a gray image is R = G = B, so the summed kernel gives the
             # same response as the RGB kernel on the gray image repeated three times.
             log.info("%s: summing the RGB stem kernel %s to one channel", path, tuple(value.shape))

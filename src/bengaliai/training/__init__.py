@@ -5,8 +5,9 @@ Modules: ``train`` (``bengaliai train``: ``TrainConfig``, ``train(config, folds)
 (``DataConfig``; everything one fold trains on, put together once: the main split, the extra sources,
 the batch plan), ``sources`` (a source's cache and labels read, an extra source checked), ``loader``
 (the memory-mapped cache, batch samplers and loaders), ``augment`` / ``augment_device`` (per image on
-the CPU or per batch on the device), ``engine`` (loss, one epoch, evaluation), ``optim`` (optimiser,
-schedule, EMA).
+the CPU or per batch on the device), ``engine`` (loss, one epoch, evaluation), ``step_watch`` (the loss and fp16
+skipped steps watched on the device, read only at check points), ``optim`` (optimiser, schedule),
+``ema`` (the weight average, updated on the device).
 """
 
 from bengaliai.core.lazy import lazy_exports

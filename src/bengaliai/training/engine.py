@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from bengaliai.compute.distributed import DistInfo, all_gather, ranks_with
+from bengaliai.compute.distributed import DistInfo, all_gather
 from bengaliai.compute.precision import Precision
 from bengaliai.core.competition import COMPONENTS
 from bengaliai.core.errors import BengaliaiError
@@ -23,8 +24,12 @@ from bengaliai.evaluation.routing import AUX_KEYS, aux_summary
 from bengaliai.model.classifier import AUX_HEAD
 from bengaliai.training.augment import AugmentConfig, mix_batch
 from bengaliai.training.augment_device import batch_seed
+from bengaliai.training.ema import WeightEma
 from bengaliai.training.inputs import DataConfig
 from bengaliai.training.loader import to_model_input
+
+# NonFiniteLoss and TooManySkippedSteps: what the loop stops with, importable from here as before.
+from bengaliai.training.step_watch import CHECK_EVERY, NonFiniteLoss, StepWatch, TooManySkippedSteps  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +59,12 @@ class LossConfig:
                 raise BengaliaiError(f"loss.{name}: expected >= 0, got {getattr(self, name)}")
 
 
-class NonFiniteLoss(BengaliaiError):
-    """The loss became NaN or infinite; training stops instead of writing garbage weights."""
-
-
-# Steps between checks of the non-finite flag: each check waits for the device, so not every step.
-CHECK_EVERY = 50
-
-
 @dataclass(frozen=True)
 class StepContext:
     """What the loop needs besides the model: device, precision and the data settings.
 
-    ``scaler`` is the GradScaler of fp16 training (None otherwise). ``device_augment``, when set,
+    ``scaler`` is the GradScaler of fp16 training (None otherwise); a step it skips for inf or nan
+    gradients is counted, not an error (``step_watch``). ``device_augment``, when set,
     augments each batch on the device (``augment.where=device``) with a generator seeded per
     (``seed``, epoch, batch, rank), so a resumed epoch replays exactly.
     """
@@ -132,15 +130,6 @@ def outlier_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (flat * outside).sum() / outside.sum().clamp_min(1.0)
 
 
-def _check_finite(flag: torch.Tensor, ctx: StepContext, epoch: int, first: int, last: int) -> None:
-    """Stop every rank with one message if any rank saw a non-finite loss in steps first..last."""
-    ranks = ranks_with(flag, ctx.dist)
-    if ranks:
-        where = f"batch {first}" if first == last else f"batches {first}-{last}"
-        on = f" on rank(s) {', '.join(map(str, ranks))}" if ctx.dist.enabled else ""
-        raise NonFiniteLoss(f"loss is nan or inf at epoch {epoch}, {where}{on}; last.pt keeps the last good epoch")
-
-
 def _augment_generator(ctx: StepContext) -> torch.Generator | None:
     if ctx.device_augment is None:
         return None
@@ -152,22 +141,23 @@ def train_one_epoch(
     loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    ema: torch.nn.Module | None,
+    ema: WeightEma | None,
     ctx: StepContext,
     mix_generator: torch.Generator,
     epoch: int,
     total: int,
-) -> tuple[float, float]:
-    """Train over ``loader``; return (mean loss, images per second over all ranks).
+) -> tuple[float, float, int]:
+    """Train over ``loader``; return (mean loss, images per second over all ranks, steps the fp16 scaler skipped).
 
-    Nothing in a step waits for the device: the non-finite flag is kept on the device and read
-    every ``ctx.check_every`` steps and at the end (on every rank at once under torchrun), and the
-    loss is read only when the progress bar is about to show it.
+    Nothing in a step waits for the device (``step_watch``): the loss sum, the non-finite flag and
+    the fp16 steps skipped stay on the device, read every ``ctx.check_every`` steps and at the end (on
+    every rank at once under torchrun), and the loss when the progress bar is about to show it. The
+    mean leaves out non-finite losses (steps the fp16 scaler skipped).
     """
     model.train()
-    loss_sum, seen, start = torch.zeros((), device=ctx.device), 0, time.perf_counter()
-    bad = torch.zeros((), dtype=torch.bool, device=ctx.device)
-    checked, shown_at = 0, start
+    watch = StepWatch(ctx.device, ctx.scaler, ctx.dist, ctx.check_every)
+    seen, start = 0, time.perf_counter()
+    shown_at = start
     augment_generator = _augment_generator(ctx)
     bar = tqdm(
         loader, total=total, desc=f"epoch {epoch}", leave=False, disable=not ctx.dist.is_main, unit="batch",
@@ -185,49 +175,59 @@ def train_one_epoch(
         loss = mixed.lam * weighted_loss(logits, mixed.targets_a, ctx.loss)
         if mixed.lam < 1.0:
             loss = loss + (1.0 - mixed.lam) * weighted_loss(logits, mixed.targets_b, ctx.loss)
-        bad |= ~torch.isfinite(loss.detach())
         optimizer.zero_grad(set_to_none=True)
-        _backward_and_step(loss, model, optimizer, ctx)
+        skipped = _backward_and_step(loss, model, optimizer, ctx)
         scheduler.step()
         if ema is not None:
             ema.update_parameters(model)
-        loss_sum += loss.detach() * len(images)
+        watch.record(loss, len(images), skipped)
         seen += len(images)
-        if (step + 1) % ctx.check_every == 0:
-            _check_finite(bad, ctx, epoch, checked, step)
-            checked = step + 1
+        watch.stepped(epoch, step)
         now = time.perf_counter()
         if ctx.dist.is_main and now - shown_at >= bar.mininterval:
             # Read the loss (a device sync) only as often as the bar can show it. refresh=False: the
             # bar shows it at its own next refresh (refreshing here would add lines to a log file).
             shown_at = now
-            rate = seen * ctx.dist.world_size / (now - start)
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.0f}", refresh=False)
-    if step >= checked:
-        _check_finite(bad, ctx, epoch, checked, step)
-    totals = all_gather((float(loss_sum), seen), ctx.dist)
-    all_seen = sum(n for _, n in totals)
-    return sum(s for s, _ in totals) / max(all_seen, 1), all_seen / (time.perf_counter() - start)
+            bar.set_postfix(_progress(loss, watch, seen * ctx.dist.world_size / (now - start)), refresh=False)
+    loss_sum, counted, skipped_steps = watch.finish(epoch, step)
+    totals = all_gather((loss_sum, counted, seen), ctx.dist)
+    all_counted, all_seen = sum(c for _, c, _ in totals), sum(n for _, _, n in totals)
+    mean = sum(s for s, _, _ in totals) / all_counted if all_counted else (math.nan if all_seen else 0.0)
+    # Every rank skips the same steps (the gradients are all-reduced before the scaler looks at them).
+    return mean, all_seen / (time.perf_counter() - start), skipped_steps
 
 
-def _backward_and_step(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, ctx: StepContext) -> None:
+def _progress(loss: torch.Tensor, watch: StepWatch, rate: float) -> dict[str, str]:
+    """What the progress bar shows (a host read: only as often as it refreshes)."""
+    shown = {"loss": f"{loss.item():.3f}", "img_s": f"{rate:.0f}"}
+    return shown | ({"skipped": str(watch.skipped())} if watch.scaler is not None else {})
+
+
+def _backward_and_step(
+    loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer, ctx: StepContext
+) -> torch.Tensor | None:
     """Backward, clip, step; with fp16 through the GradScaler (unscaled before clipping).
 
-    A step the scaler skips for overflowed fp16 gradients is normal loss scaling, not a
-    non-finite loss: only the loss itself is checked.
+    With a scaler, returns whether it skipped the step for inf or nan gradients (a device tensor:
+    its scale went down), which is normal loss scaling, not an error; None without one.
     """
     if ctx.scaler is None:
         loss.backward()
         if ctx.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.grad_clip)
         optimizer.step()
-        return
+        return None
     ctx.scaler.scale(loss).backward()
     if ctx.grad_clip > 0:
         ctx.scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.grad_clip)
     ctx.scaler.step(optimizer)
+    # The scale as a device tensor through the public API (get_scale() would wait for the device):
+    # update() multiplies it by the backoff factor (< 1) exactly when the step was skipped.
+    one = torch.ones((), device=loss.device)
+    before = ctx.scaler.scale(one)
     ctx.scaler.update()
+    return ctx.scaler.scale(one) < before
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from bengaliai.core.errors import BengaliaiError
+from bengaliai.training.ema import WeightEma
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, warmup, config))
 
 
-def build_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of the weights and BN buffers, or None when decay is 0."""
+def build_ema(model: torch.nn.Module, decay: float) -> WeightEma | None:
+    """An exponential moving average of the weights and BN buffers (``ema.WeightEma``), or None when decay is 0."""
     if decay <= 0:
         return None
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return WeightEma(model, decay)

@@ -40,15 +40,17 @@ _TRAIN_ELSEWHERE = "train under another --set experiment=NAME"
 
 METRICS_COLUMNS = (
     "epoch", "train_loss", "valid_loss", "lr", "recall_grapheme_root", "recall_vowel_diacritic",
-    "recall_consonant_diacritic", "score", "images_per_s",
+    "recall_consonant_diacritic", "score", "images_per_s", "skipped_steps",
 )
 
 
-def metrics_row(epoch: int, train_loss: float, result: Evaluation, lr: float, images_per_s: float) -> dict[str, float]:
-    """One epoch's row of ``metrics.csv`` (``METRICS_COLUMNS``)."""
+def metrics_row(
+    epoch: int, train_loss: float, result: Evaluation, lr: float, images_per_s: float, skipped_steps: int = 0
+) -> dict[str, float]:
+    """One epoch's row of ``metrics.csv`` (``METRICS_COLUMNS``); ``skipped_steps``: fp16 steps the GradScaler skipped."""
     row: dict[str, float] = {"epoch": epoch, "train_loss": train_loss, "valid_loss": result.loss, "lr": lr}
     row |= {f"recall_{name}": result.recalls[name] for name in COMPONENTS}
-    return row | {"score": result.score, "images_per_s": images_per_s}
+    return row | {"score": result.score, "images_per_s": images_per_s, "skipped_steps": skipped_steps}
 
 
 def checkpoint_state(

@@ -215,9 +215,9 @@ def train_fold(
         train_sampler.set_epoch(epoch)
         mix_generator = torch.Generator().manual_seed(config.seed * 100_003 + fold * 1009 + epoch)
         batches = _limit(train_loader, config.max_batches)
-        train_loss, images_per_s = train_one_epoch(trained, batches, optimizer, scheduler, ema, ctx, mix_generator, epoch, steps)
+        train_loss, images_per_s, skipped = train_one_epoch(trained, batches, optimizer, scheduler, ema, ctx, mix_generator, epoch, steps)
         result = evaluate(ema.module if ema is not None else model, valid_loader, labels, ctx)
-        row = metrics_row(epoch, train_loss, result, scheduler.get_last_lr()[0], images_per_s)
+        row = metrics_row(epoch, train_loss, result, scheduler.get_last_lr()[0], images_per_s, skipped)
         history.append(row)
         if dist.is_main:
             log.info(

@@ -1,0 +1,37 @@
+"""Where things are under /kaggle/input: the folders that hold a marker, a few levels deep.
+
+Kaggle mounts each attached source (the competition, a dataset, an earlier kernel's output) in a
+folder of its own under /kaggle/input, named by its slug, and has changed that layout before; so the
+kernels look for what they need by a file or folder it holds, not by a fixed path.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bengaliai.core.errors import BengaliaiError
+
+log = logging.getLogger(__name__)
+
+SEARCH_DEPTH = 4
+
+
+def find_all(input_root: Path, marker: str) -> list[Path]:
+    """The paths matching ``marker`` (a name or a relative path) at the shallowest depth under ``input_root``."""
+    for depth in range(SEARCH_DEPTH):
+        found = sorted(Path(input_root).glob("/".join(["*"] * depth + [marker])))
+        if found:
+            return found
+    return []
+
+
+def find_dir(input_root: Path, marker: str, what: str) -> Path:
+    """The folder under ``input_root`` (a few levels deep) that holds ``marker``; one clear error if none does."""
+    found = find_all(input_root, marker)
+    if not found:
+        present = ", ".join(sorted(p.name for p in input_root.iterdir())) if input_root.is_dir() else "nothing"
+        raise BengaliaiError(f"no {what} under {input_root} (no {marker} found; it holds: {present}); attach it to the kernel")
+    if len(found) > 1:
+        log.warning("several %s folders: %s; using the first", what, ", ".join(str(p.parent) for p in found))
+    return found[0].parent
