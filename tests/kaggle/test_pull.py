@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import requests
@@ -21,17 +18,8 @@ CONFIG = "experiment: tiny\nfolds_file: train_folds.csv\ndata:\n  input: input\n
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    attempts: list[tuple[Any, ...]] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        attempts.append(args)
-        raise OSError("tests must not reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    yield
-    assert attempts == []
+def _no_network(no_network: None) -> None:
+    """Every test here runs with the network refused (conftest.no_network)."""
 
 
 def kernel_output(best: bytes = b"weights", folds: bytes = b"image_id,fold,unseen\n", epochs_done: int | None = None,
