@@ -18,11 +18,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 
 from bengaliai.cli.main import main
 from bengaliai.core.competition import COMPETITION
 from bengaliai.kaggle.pull import pull_output
+from bengaliai.model.classifier import ModelConfig, build_model
 
 from builders import write_pattern_dataset
 
@@ -32,13 +34,14 @@ TINY = (
 )
 
 
-def _kaggle(tmp_path: Path, *settings: str) -> tuple[Path, Path]:
+def _kaggle(tmp_path: Path, *settings: str, kernel_args: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """A Kaggle-shaped folder (the competition under input/) and the training kernel's script for ``settings``."""
     root = tmp_path / "kaggle"
     write_pattern_dataset(root / "input" / COMPETITION, 60, n_files=1)
     options = [arg for setting in settings for arg in ("--set", setting)]
     build_dir = tmp_path / "build"
-    args = ["kernel", "--train", "--out", str(build_dir), "--user", "someone", "--n-splits", "3", "--fold", "0", *options]
+    args = ["kernel", "--train", "--out", str(build_dir), "--user", "someone", "--n-splits", "3", "--fold", "0",
+            *options, *kernel_args]
     assert main(args) == 0
     return root, build_dir / "train.py"
 
@@ -69,10 +72,15 @@ class OutputOf:
 def test_the_training_kernel_trains_a_fold_and_a_second_version_resumes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, script = _kaggle(tmp_path, *TINY)
+    root, script = _kaggle(tmp_path, *TINY, kernel_args=("--pretrained", "someone/tiny-weights/r10/imagenet.pth"))
+    # The attached dataset of ImageNet weights (a fresh model's here), mounted where Kaggle mounts datasets.
+    weights = root / "input" / "tiny-weights" / "r10" / "imagenet.pth"
+    weights.parent.mkdir(parents=True)
+    torch.save(build_model(ModelConfig(arch="resnet10", base_width=8)).state_dict(), weights)
 
     first = _run_script(script, root)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert f"{weights}: loaded" in first.stderr
     fold = root / "working" / "runs" / "tiny" / "fold0"
     assert (fold / "best.pt").is_file() and (fold / "last.pt").is_file()
     assert json.loads((fold / "summary.json").read_text())["finished"] is True
@@ -82,6 +90,7 @@ def test_the_training_kernel_trains_a_fold_and_a_second_version_resumes_it(
     assert run["argv"][0].startswith(str(root / "temp")), "the stages run from the kernel's own bundle"
     config = (fold / "config.yaml").read_text()
     assert "input: input\n" in config and "folds_file: train_folds.csv\n" in config  # the local layout
+    assert yaml.safe_load(config)["model"]["pretrained"] == str(weights)
     assert sorted(p.name for p in root.iterdir()) == ["input", "temp", "working"] and not any((root / "temp").iterdir())
 
     # Pulled home beside the same competition files, the run is a local one: oof and leaderboard read it.

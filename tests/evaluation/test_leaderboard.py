@@ -244,3 +244,18 @@ def test_one_damaged_file_marks_its_row_and_keeps_the_others(runs: Path, caplog:
     assert old[["model", "image", "extra", "folds_done", "fold_scores"]].tolist() == ["", "", "", "1", "0.8000"]
     assert f"{npz}: not an .npz archive" in caplog.text and f"{config}: not valid YAML" in caplog.text
     assert len(format_leaderboard(frame, "table").splitlines()) == 2 + 4
+
+
+def test_the_model_names_its_width_and_the_speed_is_the_median_epoch(tmp_path: Path, input_dir: Path) -> None:
+    experiment = tmp_path / "runs" / "narrow"
+    for fold, rates in ((0, [100.0, 5.0, 120.0]), (1, [110.0])):
+        run_dir = write_fold(experiment, fold, input_dir, wrong=0)
+        config = read_run_config(run_dir)
+        config["model"] |= {"arch": "resnet18", "base_width": 32}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        write_csv(pd.DataFrame({"epoch": range(len(rates)), "score": 0.5, "images_per_s": rates}), run_dir / "metrics.csv")
+    write_fold(tmp_path / "runs" / "wide", 0, input_dir, wrong=0)  # published width, no images_per_s column
+    rows = collect_leaderboard(tmp_path / "runs").set_index("experiment")
+    assert rows.loc["narrow", "model"] == "resnet18 w32" and rows.loc["wide", "model"] == "resnet34"
+    # The median of 100, 5, 120 and 110: the slowed epoch (5) does not set it.
+    assert rows.loc["narrow", "images_per_s"] == "105" and rows.loc["wide", "images_per_s"] == ""

@@ -66,12 +66,16 @@ def test_the_script_carries_training_the_cli_and_iterstrat_with_its_licence(tmp_
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"folds": "5"}, r"--fold 5: the kernel makes 5 folds \(0..4, --n-splits\), not \[5\]"),
+        ({"folds": "5"}, r"--fold '5': the kernel \(--n-splits 5\) makes folds 0..4, not \[5\]"),
         ({"folds": "one"}, r"--fold 'one': expected 'all' or fold numbers"),
         ({"config_path": Path("nowhere.yaml")}, "config file not found: nowhere.yaml"),
         ({"resume_from": "bengaliai-tiny-train"}, r"kernel 'bengaliai-tiny-train': expected OWNER/SLUG"),
         ({"overrides": ["data.extra=[extra]"]}, r"data.extra \['extra'\]: the training kernel trains on the competition's"),
-        ({"overrides": ["model.pretrained=r34.pth"]}, "model.pretrained r34.pth: a file on this machine"),
+        ({"overrides": ["model.pretrained=r34.pth"]}, "model.pretrained r34.pth: a file on this machine.*--pretrained OWNER"),
+        ({"pretrained": "someone/weights"}, r"--pretrained 'someone/weights': expected OWNER/DATASET/FILE"),
+        ({"pretrained": "someone/weights/../../kaggle/working/x.pth"}, "expected OWNER/DATASET/FILE"),
+        ({"pretrained": "someone/Weights/r34.pth"}, "expected OWNER/DATASET/FILE"),
+        ({"pretrained": "someone/weights/r34.pth", "overrides": ["model.norm=group"]}, "norm=group cannot load ImageNet"),
         ({"overrides": ["data.cache=crop"]}, "data.cache 'crop': the kernel prepares raw, crop<SIZE> or resize<SIZE>"),
     ],
 )
@@ -95,14 +99,25 @@ def test_the_two_kinds_of_kernel_refuse_each_others_options(tmp_path: Path, caps
     assert "bengaliai kernel: error: --run runs/<experiment> is required (or --train" in capsys.readouterr().err
     assert main(["kernel", "--train", "--fold", "9", *out]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--fold 9: the kernel makes 5 folds" in err
+    assert err.count("\n") == 1 and "--fold '9': the kernel (--n-splits 5) makes folds 0..4" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_pretrained_attaches_the_dataset_and_names_the_file_for_the_kernel_to_find(tmp_path: Path) -> None:
+    build_train_kernel(tmp_path, user="someone", pretrained="someone/timm-weights/se/seresnext26d_32x4d.pth",
+                       overrides=["model.arch=seresnext26d_32x4d"])
+    metadata = json.loads((tmp_path / "kernel-metadata.json").read_text())
+    assert metadata["dataset_sources"] == ["someone/timm-weights"] and metadata["competition_sources"] == [COMPETITION]
+    settings = _settings(tmp_path / "train.py")
+    # The file is found under /kaggle/input when the kernel runs; the config itself names no local file.
+    assert settings["pretrained"] == "se/seresnext26d_32x4d.pth" and settings["config"]["model"]["pretrained"] is None
 
 
 def test_kernel_help_explains_the_training_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["kernel", "--help"])
     out = capsys.readouterr().out
-    for option in ("--train", "--config", "--set", "--fold", "--n-splits", "--unseen-graphemes", "--resume-from", "--hours"):
+    options = ("--train", "--config", "--set", "--fold", "--n-splits", "--unseen-graphemes", "--resume-from", "--hours")
+    for option in (*options, "--pretrained"):
         assert option in out
     assert "GPU T4 x2" in out

@@ -12,6 +12,7 @@ from bengaliai.core.competition import COMPETITION
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.kaggle.train_runtime import (
     copy_previous_run,
+    find_pretrained,
     find_previous_run,
     kernel_config,
     link_training_files,
@@ -90,3 +91,17 @@ def test_no_competition_data_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "input" / "something").mkdir(parents=True)
     with pytest.raises(BengaliaiError, match="no competition data under .*something"):
         run_training({"hours": 1, "config": {"experiment": "x", "data": {}}}, tmp_path, tmp_path / "work", tmp_path)
+
+
+def test_the_pretrained_file_is_found_in_its_dataset_or_one_clear_error(tmp_path: Path) -> None:
+    weights = tmp_path / "input" / "timm-weights" / "se" / "w.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights")
+    (tmp_path / "input" / COMPETITION).mkdir()
+    assert find_pretrained(tmp_path / "input", "se/w.pth") == weights
+    assert find_pretrained(tmp_path / "input", "w.pth") == weights  # a bare name is looked for deeper too
+    held = rf"\(it holds: {COMPETITION}, timm-weights\)"
+    with pytest.raises(BengaliaiError, match=rf"no pretrained weights r34.pth under .*input {held}"):
+        find_pretrained(tmp_path / "input", "r34.pth")
+    with pytest.raises(BengaliaiError, match="no pretrained weights"):
+        find_pretrained(tmp_path / "input", "se")  # a folder is not a weights file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from bengaliai.data.folds import make_folds
 from bengaliai.data.prepare import prepare
 from bengaliai.data.preprocess import PreprocessConfig
 from bengaliai.model.checkpoint import load_checkpoint
+from bengaliai.model.classifier import build_model
 from bengaliai.training import engine
 from bengaliai.training.run_folder import METRICS_COLUMNS
 from bengaliai.training.train import TrainConfig, train
+
+from builders import write_pattern_dataset
 
 
 def _prepared(input_dir: Path) -> Path:
@@ -44,9 +48,19 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
+@pytest.fixture(scope="module")
+def prepared_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pattern dataset prepared as resize48 with 3 folds: made once for the module."""
+    input_dir = tmp_path_factory.mktemp("prepared") / "input"
+    write_pattern_dataset(input_dir, 240)
+    return _prepared(input_dir)
+
+
 @pytest.fixture
-def prepared(pattern_dataset: Path) -> Path:
-    return _prepared(pattern_dataset)
+def prepared(prepared_once: Path, tmp_path: Path) -> Path:
+    """A copy (times kept) of the prepared dataset that a test may change."""
+    shutil.copytree(prepared_once, tmp_path / "input")
+    return tmp_path / "input"
 
 
 def test_smoke_training_learns_and_leaves_a_complete_run_folder(prepared: Path, tmp_path: Path) -> None:
@@ -145,8 +159,16 @@ def test_bad_fold_is_refused(prepared: Path, tmp_path: Path) -> None:
 def test_config_round_trips_and_a_finished_run_can_be_extended(
     prepared: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = _config(prepared, tmp_path / "runs", "epochs=1")
-    train(config, folds="2")
+    # Started from "ImageNet" weights (a fresh model's, saved as a checkpoint file).
+    weights = tmp_path / "imagenet.pth"
+    torch.manual_seed(123)
+    torch.save(build_model(_config(prepared, tmp_path).model).state_dict(), weights)
+    config = _config(prepared, tmp_path / "runs", "epochs=1", f"model.pretrained={weights}")
+    with caplog.at_level("INFO"):
+        train(config, folds="2")
+    assert "loaded" in caplog.text and "backbone tensors" in caplog.text
+    weights.unlink()  # the resume takes its weights from last.pt: the file is not needed again
+    caplog.clear()
     with caplog.at_level("WARNING"):
         train(dataclasses.replace(config, epochs=2), folds="2", resume=True)
     assert "settings that differ from the run's: epochs" in caplog.text

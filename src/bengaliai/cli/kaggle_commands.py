@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from bengaliai.cli.options import Subcommands
 
 # The options (argparse dests) of each kind of kernel; each kind refuses the other's.
-TRAIN_OPTIONS = ("config", "set", "fold", "n_splits", "folds_seed", "unseen_graphemes", "resume_from", "hours")
+TRAIN_OPTIONS = (
+    "config", "set", "fold", "n_splits", "folds_seed", "unseen_graphemes", "resume_from", "hours", "pretrained",
+)
 INFERENCE_OPTIONS = ("run", "folds", "tta", "alpha", "routing", "batch_size", "precision", "device")
 
 
@@ -38,7 +40,7 @@ def add_train_kernel_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override one setting (repeatable), as for bengaliai train; the kernel sets data.input, data.cache_dir, "
-        "folds_file and output itself, and refuses data.extra and model.pretrained (files on this machine)",
+        "folds_file and output itself, and refuses data.extra and model.pretrained (files on this machine; see --pretrained)",
     )
     group.add_argument("--fold", default="0", metavar="FOLDS", help="folds to train: a number, a comma list such as 0,2, or 'all' (default: 0)")
     group.add_argument("--n-splits", type=_positive_int, default=5, metavar="K", help="folds the kernel makes, as bengaliai folds --n-splits (default: 5)")
@@ -52,6 +54,12 @@ def add_train_kernel_options(p: argparse.ArgumentParser) -> None:
         "--resume-from", default=None, metavar="OWNER/SLUG",
         help="attach that kernel's output, usually this kernel's own id (the build prints it), and resume from it: "
         "its fold folders and folds file are copied in, unfinished folds go on from last.pt, finished ones train no further",
+    )
+    group.add_argument(
+        "--pretrained", default=None, metavar="OWNER/DATASET/FILE",
+        help="start the folds from ImageNet weights (model.pretrained): attach that Kaggle dataset, which holds FILE, a "
+        "timm or torchvision checkpoint of the model (e.g. someone/timm-weights/seresnext26d_32x4d.pth); the kernel "
+        "finds FILE under /kaggle/input",
     )
     group.add_argument(
         "--hours", type=_positive_float, default=None, metavar="H",
@@ -85,7 +93,7 @@ def run_train_kernel(args: argparse.Namespace) -> None:
     build = build_train_kernel(
         args.out, config_path=args.config, overrides=args.set, folds=args.fold,
         recipe=FoldsRecipe(args.n_splits, args.folds_seed, args.unseen_graphemes), user=args.user,
-        machine_shape=args.machine_shape, resume_from=args.resume_from, hours=args.hours,
+        machine_shape=args.machine_shape, resume_from=args.resume_from, hours=args.hours, pretrained=args.pretrained,
     )
     print(build.summary())
     if args.push:

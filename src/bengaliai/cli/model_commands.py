@@ -85,8 +85,9 @@ def add_leaderboard(sub: Subcommands) -> None:
     p = sub.add_parser(
         "leaderboard",
         help="compare experiments: one row each, sorted by out-of-fold score",
-        description="One row per experiment under RUNS: model, image size, epochs, folds done, per-fold scores, "
-        "out-of-fold score with the three recalls, best prior alpha, training time, date and git commit. "
+        description="One row per experiment under RUNS: model (with its width where not 64), image size, epochs, "
+        "folds done, per-fold scores, out-of-fold score with the three recalls, best prior alpha, training time, "
+        "training images/s (median over the epochs of every fold), date and git commit. "
         "Out-of-fold figures come from oof.json while it is up to date, else are computed in memory; "
         "the leaderboard writes nothing (`bengaliai oof` writes oof.json). An experiment whose folds no longer "
         "match train.csv or the folds file shows no out-of-fold figures, with a warning.",

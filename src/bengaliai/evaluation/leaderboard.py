@@ -11,7 +11,8 @@ settings are never summarised as one: their settings cells read ``mixed`` and ``
 value (one short word keeps the table aligned where per-fold values would widen a column for one row).
 Routing columns (runs with the auxiliary grapheme head): the rule predict applies (``off`` where it
 gains nothing out of fold), the out-of-fold score with it, and the shares of seen images the grapheme
-head keeps and of unseen images it passes on to the component heads.
+head keeps and of unseen images it passes on to the component heads. ``images_per_s`` is the median
+training throughput over every epoch of every fold, beside the scores when backbones are compared.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import io
 import json
 import logging
 import math
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -49,16 +51,17 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = (
     "experiment", "model", "image", "extra", "epochs", "folds_done", "fold_scores", "oof_score", "recall_root",
     "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "routing", "score_routed", "kept_seen",
-    "passed_unseen", "train_time", "date", "git_commit", "note",
+    "passed_unseen", "train_time", "images_per_s", "date", "git_commit", "note",
 )
 FLOAT_COLUMNS: tuple[str, ...] = (
     "oof_score", "recall_root", "recall_vowel", "recall_consonant", "best_alpha", "score_with_prior", "score_routed",
     "kept_seen", "passed_unseen",
 )
-_RIGHT_ALIGNED = frozenset({"epochs", "folds_done", *FLOAT_COLUMNS, "train_time"})
+_RIGHT_ALIGNED = frozenset({"epochs", "folds_done", *FLOAT_COLUMNS, "train_time", "images_per_s"})
 _RECALL_COLUMNS = {"recall_root": "grapheme_root", "recall_vowel": "vowel_diacritic",
                    "recall_consonant": "consonant_diacritic"}
 _COMMIT_CHARS = 10
+DEFAULT_WIDTH = 64  # model.base_width of every published backbone: the model column names other widths
 MIXED = "mixed"  # a settings cell of an experiment whose folds differ in it
 
 
@@ -103,7 +106,7 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
     first_run = _earliest_run(folds.values())
     row: dict[str, Any] = {
         "experiment": experiment_dir.name,
-        "model": _same(configs, lambda c: c.get("model", {}).get("arch", "")),
+        "model": _same(configs, lambda c: _model(c.get("model", {}))),
         "image": _same(configs, lambda c: c.get("data", {}).get("cache", "")),
         "extra": _same(configs, lambda c: _extra(c.get("data", {}))),
         "epochs": _same(configs, lambda c: c.get("epochs")),
@@ -111,6 +114,7 @@ def experiment_row(experiment_dir: Path, input_dir: Path | None = None) -> dict[
         "fold_scores": " ".join("-" if s is None else f"{s:.4f}" for s in scores),
         # Blank rather than a partial sum when some fold predates summary.json.
         "train_time": _duration(sum(seconds)) if seconds and None not in seconds else "",
+        "images_per_s": _images_per_s(folds.values()),
         "date": str(first_run.get("started", ""))[:10],
         "git_commit": _short_commit(str(first_run.get("git_commit", ""))),
     }
@@ -197,6 +201,26 @@ def _fold_progress(run_dir: Path) -> tuple[float | None, float | None]:
         return (float(metrics["score"].max()) if len(metrics) else None), None
     except (OSError, ValueError, KeyError, pd.errors.EmptyDataError):
         return None, None
+
+
+def _model(model: dict[str, Any]) -> str:
+    """The architecture, with its width where it is not the published one (``resnet18 w32``)."""
+    arch, width = str(model.get("arch", "")), model.get("base_width", DEFAULT_WIDTH)
+    return arch if width == DEFAULT_WIDTH else f"{arch} w{width}"
+
+
+def _images_per_s(run_dirs: Any) -> str:
+    """The median training throughput over every epoch of every fold (metrics.csv), blank without one.
+
+    The median, so that an epoch slowed by another job on the machine does not set the figure.
+    """
+    rates: list[float] = []
+    for run_dir in run_dirs:
+        try:
+            rates += pd.read_csv(run_dir / "metrics.csv", usecols=["images_per_s"])["images_per_s"].dropna().tolist()
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            continue
+    return f"{statistics.median(rates):,.0f}" if rates else ""
 
 
 def _earliest_run(run_dirs: Any) -> dict[str, Any]:

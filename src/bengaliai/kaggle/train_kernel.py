@@ -1,7 +1,8 @@
 """``bengaliai kernel --train``: build a Kaggle kernel that trains folds of an experiment on Kaggle's two T4s.
 
 The build folder holds ``kernel-metadata.json`` (competition source bengaliai-cv19, GPU T4 x2, internet
-off, and an earlier version's output attached when asked to resume from it) and ``train.py``: the
+off, an earlier version's output attached when asked to resume from it, and a dataset holding ImageNet
+weights when the folds start from them) and ``train.py``: the
 settings resolved now (the training config with the kernel's paths, the folds to train, how to prepare
 the cache and make the folds file) as readable JSON, and this package's sources with the one package
 Kaggle's image lacks (iterstrat) as an embedded zip. Nothing is installed and nothing is written under
@@ -19,8 +20,8 @@ import logging
 import re
 import textwrap
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path, PurePosixPath
 
 from bengaliai import __version__
 from bengaliai.core.competition import COMPETITION
@@ -38,7 +39,7 @@ from bengaliai.kaggle.kernel import (
     slugify,
 )
 from bengaliai.kaggle.train_runtime import kernel_config
-from bengaliai.training.train import TrainConfig
+from bengaliai.training.train import TrainConfig, parse_folds
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ TRAIN_SCRIPT = "train.py"
 KAGGLE_WORKING = Path("/kaggle/working")
 # Kaggle ends a GPU session after 12 hours; stopping before keeps the output of every finished epoch.
 DEFAULT_HOURS = 11.5
+# A Kaggle dataset (OWNER/SLUG) and a file in it; a dataset slug is at least 3 lower-case letters, digits or hyphens.
+_PRETRAINED_REF = re.compile(r"(?P<dataset>[A-Za-z0-9][A-Za-z0-9_-]*/[a-z0-9][a-z0-9-]{2,})/(?P<file>[^/].*)")
 _CACHE_TAG = re.compile(r"(?P<raw>raw)|(?P<mode>resize|crop)(?P<size>[1-9]\d*)")
 
 _SCRIPT = '''\
@@ -154,17 +157,21 @@ def build_train_kernel(
     machine_shape: str | None = None,
     resume_from: str | None = None,
     hours: float | None = None,
+    pretrained: str | None = None,
 ) -> TrainKernelBuild:
     """Write ``out_dir/kernel-metadata.json`` and ``out_dir/train.py`` for the config and folds given.
 
     The config resolves here (defaults, ``config_path``, ``overrides``), so a bad setting fails now,
     not on Kaggle. ``resume_from`` (OWNER/SLUG) attaches that kernel's output, usually this kernel's
     own, to resume its folds. ``hours`` is the time budget on Kaggle (default: DEFAULT_HOURS).
+    ``pretrained`` (OWNER/DATASET/FILE) attaches that Kaggle dataset and starts the folds from FILE in it
+    (``model.pretrained``, found under /kaggle/input when the kernel runs).
     """
     out_dir = Path(out_dir)
     config = load_config(TrainConfig, config_path, overrides)
     prepare = _prepare_settings(config)
     _check_portable(config)
+    weights = check_pretrained_ref(config, pretrained) if pretrained is not None else None
     folds = check_folds(folds, recipe.n_splits)
     if resume_from is not None:
         check_kernel_ref(resume_from)
@@ -182,7 +189,7 @@ def build_train_kernel(
     settings = {
         "folds": folds, "config": kernel_config(to_dict(config), KAGGLE_WORKING), "prepare": prepare,
         "make_folds": asdict(recipe), "hours": hours, "resume_from": resume_from, "bengaliai": __version__,
-        "git_commit": commit,
+        "git_commit": commit, "pretrained": weights[1] if weights else None,
     }
     script = train_kernel_script(
         bundle_package(packages=TRAIN_KERNEL_PACKAGES, vendored=VENDORED), settings,
@@ -193,11 +200,13 @@ def build_train_kernel(
     metadata = {
         "id": kernel_id, "title": slug, "code_file": TRAIN_SCRIPT, "language": "python", "kernel_type": "script",
         "is_private": True, "enable_gpu": True, "enable_tpu": False, "enable_internet": False, "machine_shape": shape,
-        "dataset_sources": [], "competition_sources": [COMPETITION], "kernel_sources": [resume_from] if resume_from else [],
+        "dataset_sources": [weights[0]] if weights else [], "competition_sources": [COMPETITION],
+        "kernel_sources": [resume_from] if resume_from else [],
         "model_sources": [],
     }
     write_json(metadata, out_dir / KERNEL_METADATA)
-    log.info("training kernel for %s (folds %s, %s) built in %s", config.experiment, folds, shape, out_dir)
+    log.info("training kernel for %s (folds %s, %s%s) built in %s", config.experiment, folds, shape,
+             f", starting from {pretrained}" if pretrained else "", out_dir)
     return TrainKernelBuild(out_dir, kernel_id, config.experiment, folds, resume_from)
 
 
@@ -214,14 +223,19 @@ def check_folds(spec: str, n_splits: int) -> str:
     """``spec`` ('all' or fold numbers such as 0 or 0,2) if the kernel's ``n_splits`` folds hold them."""
     if spec == "all":
         return spec
-    try:
-        wanted = [int(part) for part in spec.split(",")]
-    except ValueError:
-        raise BengaliaiError(f"--fold {spec!r}: expected 'all' or fold numbers such as 0 or 0,2") from None
-    unknown = [fold for fold in wanted if not 0 <= fold < n_splits]
-    if unknown:
-        raise BengaliaiError(f"--fold {spec}: the kernel makes {n_splits} folds (0..{n_splits - 1}, --n-splits), not {unknown}")
-    return ",".join(map(str, wanted))
+    return ",".join(map(str, parse_folds(spec, n_splits, holder=f"the kernel (--n-splits {n_splits}) makes")))
+
+
+def check_pretrained_ref(config: TrainConfig, ref: str) -> tuple[str, str]:
+    """(OWNER/DATASET, FILE) of ``--pretrained OWNER/DATASET/FILE``, once ``config``'s model can take weights."""
+    match = _PRETRAINED_REF.fullmatch(ref)
+    if match is None or ".." in PurePosixPath(match["file"]).parts:
+        raise BengaliaiError(
+            f"--pretrained {ref!r}: expected OWNER/DATASET/FILE, a Kaggle dataset (kaggle.com/datasets/OWNER/DATASET) "
+            "and the weights file in it, e.g. someone/timm-resnets/seresnext26d_32x4d.pth"
+        )
+    replace(config.model, pretrained=match["file"])  # ModelConfig refuses a model that takes none
+    return match["dataset"], match["file"]
 
 
 def _prepare_settings(config: TrainConfig) -> dict[str, object]:
@@ -244,5 +258,6 @@ def _check_portable(config: TrainConfig) -> None:
     if config.model.pretrained is not None:
         raise BengaliaiError(
             f"model.pretrained {config.model.pretrained}: a file on this machine, which the kernel cannot read; "
-            "train from scratch there (model.pretrained=null)"
+            "attach the weights as a Kaggle dataset with --pretrained OWNER/DATASET/FILE, or train from scratch there "
+            "(model.pretrained=null)"
         )

@@ -11,8 +11,9 @@ folds train under torchrun, one process per GPU (a plain process on one GPU or n
 The kernel's output is ``ROOT/working``: ``runs/<experiment>/fold<K>/`` and ``train_folds.csv``. When
 an earlier version's output is attached (a folder under ROOT/input holding ``runs/<experiment>``), its
 fold folders and its folds file are copied in first and training resumes from their ``last.pt``: a
-finished fold trains no further. Training is stopped at the time budget, before Kaggle ends the
-session, so the output keeps every finished epoch.
+finished fold trains no further. With ``--pretrained`` the weights file is found under ROOT/input and
+becomes ``model.pretrained`` (a fold that resumes does not read it again). Training is stopped at the
+time budget, before Kaggle ends the session, so the output keeps every finished epoch.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def run_training(
     root, work = Path(root), Path(work)
     working = root / "working"
     config = kernel_config(settings["config"], working)
+    if settings.get("pretrained"):
+        weights = find_pretrained(root / "input", str(settings["pretrained"]))
+        config["model"] = {**config["model"], "pretrained": str(weights)}
+        log.info("pretrained weights: %s", weights)
     experiment_dir = working / RUNS / str(config["experiment"])
     env = _child_env(package_dir)
     previous = _prepare_input(settings, root / "input", work, env)
@@ -108,6 +113,19 @@ def kernel_config(config: Mapping[str, Any], working: Path) -> dict[str, Any]:
     which a pulled run reads at home, and the runs in the kernel's output ``working/runs``."""
     return {**config, "data": {**config["data"], "input": DATA_INPUT, "cache_dir": ""}, "folds_file": FOLDS_CSV,
             "output": str(Path(working) / RUNS)}
+
+
+def find_pretrained(input_root: Path, file: str) -> Path:
+    """The weights file ``file`` (a path inside the dataset given to ``--pretrained``) under ``input_root``."""
+    found = [path for path in find_all(input_root, file) if path.is_file()]
+    if not found:
+        present = ", ".join(sorted(p.name for p in input_root.iterdir())) if input_root.is_dir() else "nothing"
+        raise BengaliaiError(
+            f"no pretrained weights {file} under {input_root} (it holds: {present}); attach the dataset named by --pretrained"
+        )
+    if len(found) > 1:
+        log.warning("several %s: %s; using the first", file, ", ".join(map(str, found)))
+    return found[0]
 
 
 def _prepare_input(settings: Mapping[str, Any], input_root: Path, work: Path, env: Mapping[str, str]) -> Path | None:

@@ -94,8 +94,8 @@ def run_dir_of(config: TrainConfig, fold: int) -> Path:
     return Path(config.output) / config.experiment / f"fold{fold}"
 
 
-def parse_folds(spec: str, count: int) -> list[int]:
-    """``"all"`` or a comma list such as ``"0,2"``, checked against the folds file."""
+def parse_folds(spec: str, count: int, holder: str = "the folds file has") -> list[int]:
+    """``"all"`` or a comma list such as ``"0,2"``, checked against the ``count`` folds that ``holder`` names."""
     if spec == "all":
         return list(range(count))
     try:
@@ -104,7 +104,7 @@ def parse_folds(spec: str, count: int) -> list[int]:
         raise BengaliaiError(f"--fold {spec!r}: expected 'all' or fold numbers such as 0 or 0,2") from None
     bad = [f for f in wanted if not 0 <= f < count]
     if bad:
-        raise BengaliaiError(f"--fold {spec!r}: the folds file has folds 0..{count - 1}, not {bad}")
+        raise BengaliaiError(f"--fold {spec!r}: {holder} folds 0..{count - 1}, not {bad}")
     return wanted
 
 
@@ -166,7 +166,8 @@ def train_fold(
     train_loader = make_loader(AugmentedBatches(store, labels, transform, config.seed + fold, dist.rank), train_sampler, plan.workers, pin)
     valid_loader = make_loader(AugmentedBatches(store, labels, None, 0), valid_sampler, plan.workers, pin)
 
-    model = build_model(config.model).to(device)
+    # A fold that resumes takes its weights from last.pt: the ImageNet file is not read (nor needed) again.
+    model = build_model(dataclasses.replace(config.model, pretrained=None) if resume else config.model).to(device)
     if dist.enabled and device.type == "cuda" and config.model.norm == "batch":
         # Batch statistics over the global batch, as a single process would compute them.
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
