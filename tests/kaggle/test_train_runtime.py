@@ -100,8 +100,8 @@ def test_the_pretrained_file_is_found_in_its_dataset_or_one_clear_error(tmp_path
     (tmp_path / "input" / COMPETITION).mkdir()
     assert find_pretrained(tmp_path / "input", "se/w.pth") == weights
     assert find_pretrained(tmp_path / "input", "w.pth") == weights  # a bare name is looked for deeper too
-    held = rf"\(it holds: {COMPETITION}, timm-weights\)"
-    with pytest.raises(BengaliaiError, match=rf"no pretrained weights r34.pth under .*input {held}"):
+    held = rf"\(no r34.pth found; it holds: {COMPETITION}, timm-weights\); attach the dataset named by --pretrained"
+    with pytest.raises(BengaliaiError, match=rf"no pretrained weights under .*input {held}"):
         find_pretrained(tmp_path / "input", "r34.pth")
     with pytest.raises(BengaliaiError, match="no pretrained weights"):
         find_pretrained(tmp_path / "input", "se")  # a folder is not a weights file

@@ -26,12 +26,20 @@ def find_all(input_root: Path, marker: str) -> list[Path]:
     return []
 
 
-def find_dir(input_root: Path, marker: str, what: str) -> Path:
-    """The folder under ``input_root`` (a few levels deep) that holds ``marker``; one clear error if none does."""
-    found = find_all(input_root, marker)
+def find_one(
+    input_root: Path, marker: str, what: str, hint: str = "attach it to the kernel", files_only: bool = False
+) -> Path:
+    """The first path under ``input_root`` (a few levels deep) matching ``marker``, a file where ``files_only``;
+    one clear error, naming what ``input_root`` holds and ending with ``hint``, if none does."""
+    found = [path for path in find_all(input_root, marker) if not files_only or path.is_file()]
     if not found:
         present = ", ".join(sorted(p.name for p in input_root.iterdir())) if input_root.is_dir() else "nothing"
-        raise BengaliaiError(f"no {what} under {input_root} (no {marker} found; it holds: {present}); attach it to the kernel")
+        raise BengaliaiError(f"no {what} under {input_root} (no {marker} found; it holds: {present}); {hint}")
     if len(found) > 1:
-        log.warning("several %s folders: %s; using the first", what, ", ".join(str(p.parent) for p in found))
-    return found[0].parent
+        log.warning("several %s: %s; using the first", what, ", ".join(map(str, found)))
+    return found[0]
+
+
+def find_dir(input_root: Path, marker: str, what: str) -> Path:
+    """The folder under ``input_root`` (a few levels deep) that holds ``marker``; one clear error if none does."""
+    return find_one(input_root, marker, what).parent

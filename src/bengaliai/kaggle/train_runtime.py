@@ -39,7 +39,7 @@ from bengaliai.core.competition import TRAIN_CSV, image_parquet_name
 from bengaliai.core.errors import BengaliaiError
 from bengaliai.data.folds import FOLDS_CSV
 from bengaliai.data.runinfo import SUMMARY_JSON
-from bengaliai.kaggle.inputs import find_all, find_dir
+from bengaliai.kaggle.inputs import find_all, find_dir, find_one
 from bengaliai.training.run_folder import LAST_PT
 
 log = logging.getLogger(__name__)
@@ -117,15 +117,7 @@ def kernel_config(config: Mapping[str, Any], working: Path) -> dict[str, Any]:
 
 def find_pretrained(input_root: Path, file: str) -> Path:
     """The weights file ``file`` (a path inside the dataset given to ``--pretrained``) under ``input_root``."""
-    found = [path for path in find_all(input_root, file) if path.is_file()]
-    if not found:
-        present = ", ".join(sorted(p.name for p in input_root.iterdir())) if input_root.is_dir() else "nothing"
-        raise BengaliaiError(
-            f"no pretrained weights {file} under {input_root} (it holds: {present}); attach the dataset named by --pretrained"
-        )
-    if len(found) > 1:
-        log.warning("several %s: %s; using the first", file, ", ".join(map(str, found)))
-    return found[0]
+    return find_one(input_root, file, "pretrained weights", "attach the dataset named by --pretrained", files_only=True)
 
 
 def _prepare_input(settings: Mapping[str, Any], input_root: Path, work: Path, env: Mapping[str, str]) -> Path | None:
