@@ -45,6 +45,7 @@ from bengaliai.data.runinfo import (
 from bengaliai.data.supervision import ALL, per_source
 from bengaliai.evaluation.oof import OOF_NPZ, compute_oof
 from bengaliai.evaluation.oof_report import OOF_JSON, read_oof_report, report_mismatch
+from bengaliai.model.classifier import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ _RIGHT_ALIGNED = frozenset({"epochs", "folds_done", *FLOAT_COLUMNS, "train_time"
 _RECALL_COLUMNS = {"recall_root": "grapheme_root", "recall_vowel": "vowel_diacritic",
                    "recall_consonant": "consonant_diacritic"}
 _COMMIT_CHARS = 10
-DEFAULT_WIDTH = 64  # model.base_width of every published backbone: the model column names other widths
+DEFAULT_WIDTH = ModelConfig.base_width  # every published backbone's: the model column names other widths
 MIXED = "mixed"  # a settings cell of an experiment whose folds differ in it
 
 
